@@ -1,5 +1,15 @@
-// Fast kernel entry points. Temporarily forwarding to the reference twins while the fast versions are written.
+// Fast elementwise and row-wise kernels: embedding, LayerNorm, GELU, softmax, cross-entropy, AdamW, in SIMD
+// (tensor/simd.h) over the pool. Rows are independent work items; reductions across rows (dweight, dbias, the
+// embedding scatter) are split by columns instead, so no two workers write the same element and the summation
+// order never depends on the thread count. gemm/linear/matvec live in gemm.cpp, attention in attention.cpp.
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "tensor/simd.h"
 
 #include "tensor/kernels.h"
 
@@ -12,62 +22,314 @@ std::atomic<bool> use_reference{false};
 void set_reference_kernels(bool on) { use_reference.store(on); }
 bool reference_kernels() { return use_reference.load(); }
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  ref::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+namespace {
+using namespace simd;
+
+// Grain for parallel_for: at least ~16K floats of work per worker before the pool is woken.
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)); }
+constexpr int64_t kElemGrain = 16384;
+
+// Call fn(c0, c1) over column blocks of whole vectors, in parallel: for reductions over rows.
+template <typename Fn>
+void for_column_blocks(int64_t C, int64_t N, Fn&& fn) {
+  const int64_t nvec = (C + kLanes - 1) / kLanes;
+  parallel_for(
+      nvec, [&](int64_t v0, int64_t v1) { fn(v0 * kLanes, std::min(C, v1 * kLanes)); },
+      std::max<int64_t>(1, 16384 / std::max<int64_t>(N * kLanes, 1)));
 }
-void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
-                    int64_t OC) {
-  ref::linear_forward(out, inp, weight, bias, N, C, OC);
+
+float row_sum(const float* x, int64_t C) {
+  Vf acc = zero();
+  int64_t c = 0;
+  for (; c + kLanes <= C; c += kLanes) acc += load(x + c);
+  if (c < C) acc += loadn(x + c, C - c);
+  return reduce_add(acc);
 }
-void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int64_t N, int64_t C, int64_t OC) {
-  ref::linear_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+
+float row_max(const float* x, int64_t C) {
+  Vf mx = set1(-INFINITY);
+  int64_t c = 0;
+  for (; c + kLanes <= C; c += kLanes) mx = max(mx, load(x + c));
+  if (c < C) mx = max(mx, loadn(x + c, C - c, -INFINITY));
+  return reduce_max(mx);
 }
-void matvec(float* y, const float* W, const float* x, const float* bias, int64_t rows, int64_t cols) {
-  ref::matvec(y, W, x, bias, rows, cols);
+
+// sum_c exp(x[c] - m)
+float row_sum_exp(const float* x, int64_t C, float m) {
+  const Vf mv = set1(m);
+  Vf acc = zero();
+  int64_t c = 0;
+  for (; c + kLanes <= C; c += kLanes) acc += exp(load(x + c) - mv);
+  if (c < C) acc += exp(loadn(x + c, C - c, -INFINITY) - mv);
+  return reduce_add(acc);
 }
+
+// Apply y[i] = f(vector at i, lanes) to [0, n) with a masked tail.
+template <typename Fn>
+void for_vectors(int64_t n, Fn&& fn) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) fn(i, kLanes);
+  if (i < n) fn(i, n - i);
+}
+inline Vf ld(const float* p, int64_t w) { return w == kLanes ? load(p) : loadn(p, w); }
+inline void st(float* p, Vf a, int64_t w) {
+  if (w == kLanes)
+    store(p, a);
+  else
+    storen(p, a, w);
+}
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kGeluCubic = 0.044715f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+
+}  // namespace
+
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C) {
-  ref::embedding_forward(out, ids, table, N, C);
+  if (reference_kernels()) return ref::embedding_forward(out, ids, table, N, C);
+  parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n)
+          std::memcpy(out + n * C, table + int64_t(ids[n]) * C, size_t(C) * sizeof(float));
+      },
+      row_grain(C));
 }
+
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C) {
-  ref::embedding_backward(dtable, dout, ids, N, C);
+  if (reference_kernels()) return ref::embedding_backward(dtable, dout, ids, N, C);
+  // Repeated ids add in row order within each worker's column block: deterministic, no write conflicts.
+  for_column_blocks(C, N, [&](int64_t c0, int64_t c1) {
+    for (int64_t n = 0; n < N; ++n) {
+      float* d = dtable + int64_t(ids[n]) * C;
+      const float* g = dout + n * C;
+      for (int64_t c = c0; c < c1; c += kLanes) {
+        int64_t w = std::min(kLanes, c1 - c);
+        st(d + c, ld(d + c, w) + ld(g + c, w), w);
+      }
+    }
+  });
 }
+
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t N, int64_t C, float eps) {
-  ref::layernorm_forward(out, mean, rstd, inp, weight, bias, N, C, eps);
+  if (reference_kernels()) return ref::layernorm_forward(out, mean, rstd, inp, weight, bias, N, C, eps);
+  parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          const float* x = inp + n * C;  // (C)
+          float* y = out + n * C;        // (C)
+          const float m = row_sum(x, C) / float(C);
+          const Vf mv = set1(m);
+          Vf acc = zero();  // two passes, as the reference: no cancellation in E[x^2] - m^2
+          for_vectors(C, [&](int64_t c, int64_t w) {
+            Vf d = w == kLanes ? load(x + c) - mv : loadn(x + c, w, m) - mv;
+            acc = fmadd(d, d, acc);
+          });
+          const float s = 1.0f / std::sqrt(reduce_add(acc) / float(C) + eps);
+          const Vf sv = set1(s);
+          for_vectors(C, [&](int64_t c, int64_t w) {
+            st(y + c, fmadd((ld(x + c, w) - mv) * sv, ld(weight + c, w), ld(bias + c, w)), w);
+          });
+          if (mean) mean[n] = m;
+          if (rstd) rstd[n] = s;
+        }
+      },
+      row_grain(C));
 }
+
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
-  ref::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+  if (reference_kernels())
+    return ref::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+  if (dinp)
+    parallel_for(
+        N,
+        [&](int64_t n0, int64_t n1) {
+          for (int64_t n = n0; n < n1; ++n) {
+            const float* x = inp + n * C;   // (C)
+            const float* g = dout + n * C;  // (C)
+            float* dx = dinp + n * C;       // (C)
+            const Vf mv = set1(mean[n]), sv = set1(rstd[n]);
+            Vf a_mean = zero(), a_norm = zero();
+            for_vectors(C, [&](int64_t c, int64_t w) {
+              Vf norm = (ld(x + c, w) - mv) * sv;
+              Vf dnorm = ld(g + c, w) * ld(weight + c, w);
+              a_mean += dnorm;
+              a_norm = fmadd(dnorm, norm, a_norm);
+            });
+            const Vf dm = set1(reduce_add(a_mean) / float(C)), dnm = set1(reduce_add(a_norm) / float(C));
+            for_vectors(C, [&](int64_t c, int64_t w) {
+              Vf norm = (ld(x + c, w) - mv) * sv;
+              Vf dnorm = ld(g + c, w) * ld(weight + c, w);
+              st(dx + c, fmadd(sv, dnorm - dm - norm * dnm, ld(dx + c, w)), w);
+            });
+          }
+        },
+        row_grain(C));
+  if (dweight || dbias)
+    for_column_blocks(C, N, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; c += kLanes) {
+        const int64_t w = std::min(kLanes, c1 - c);
+        Vf aw = zero(), ab = zero();
+        for (int64_t n = 0; n < N; ++n) {
+          Vf g = ld(dout + n * C + c, w);
+          Vf norm = (ld(inp + n * C + c, w) - set1(mean[n])) * set1(rstd[n]);
+          ab += g;
+          aw = fmadd(norm, g, aw);
+        }
+        if (dbias) st(dbias + c, ld(dbias + c, w) + ab, w);
+        if (dweight) st(dweight + c, ld(dweight + c, w) + aw, w);
+      }
+    });
 }
-void gelu_forward(float* out, const float* inp, int64_t n, Gelu kind) { ref::gelu_forward(out, inp, n, kind); }
+
+void gelu_forward(float* out, const float* inp, int64_t n, Gelu kind) {
+  if (reference_kernels()) return ref::gelu_forward(out, inp, n, kind);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        for_vectors(i1 - i0, [&](int64_t i, int64_t w) {
+          Vf x = ld(inp + i0 + i, w), y;
+          if (kind == Gelu::Tanh)
+            y = set1(0.5f) * x * (set1(1.0f) + tanh(set1(kSqrt2OverPi) * fmadd(set1(kGeluCubic) * x, x * x, x)));
+          else
+            y = set1(0.5f) * x * (set1(1.0f) + erf(x * set1(kInvSqrt2)));
+          st(out + i0 + i, y, w);
+        });
+      },
+      kElemGrain);
+}
+
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, Gelu kind) {
-  ref::gelu_backward(dinp, inp, dout, n, kind);
+  if (reference_kernels()) return ref::gelu_backward(dinp, inp, dout, n, kind);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        for_vectors(i1 - i0, [&](int64_t i, int64_t w) {
+          Vf x = ld(inp + i0 + i, w), d;
+          if (kind == Gelu::Tanh) {
+            Vf t = tanh(set1(kSqrt2OverPi) * fmadd(set1(kGeluCubic) * x, x * x, x));
+            Vf du = set1(kSqrt2OverPi) * fmadd(set1(3.0f * kGeluCubic) * x, x, set1(1.0f));
+            d = set1(0.5f) * (set1(1.0f) + t) + set1(0.5f) * x * (set1(1.0f) - t * t) * du;
+          } else {
+            d = set1(0.5f) * (set1(1.0f) + erf(x * set1(kInvSqrt2))) +
+                x * set1(kInvSqrt2Pi) * exp(set1(-0.5f) * x * x);
+          }
+          st(dinp + i0 + i, fmadd(d, ld(dout + i0 + i, w), ld(dinp + i0 + i, w)), w);
+        });
+      },
+      kElemGrain);
 }
-void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) { ref::softmax_forward(out, inp, N, C); }
+
+void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
+  if (reference_kernels()) return ref::softmax_forward(out, inp, N, C);
+  parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          const float* x = inp + n * C;  // (C)
+          float* y = out + n * C;        // (C)
+          const Vf mv = set1(row_max(x, C));
+          Vf sum = zero();
+          for_vectors(C, [&](int64_t c, int64_t w) {
+            Vf e = exp(ld(x + c, w) - mv);
+            st(y + c, e, w);
+            if (w < kLanes) e = loadn(y + c, w);  // zero the lanes past the row
+            sum += e;
+          });
+          const Vf inv = set1(1.0f / reduce_add(sum));
+          for_vectors(C, [&](int64_t c, int64_t w) { st(y + c, ld(y + c, w) * inv, w); });
+        }
+      },
+      row_grain(C));
+}
+
 void softmax_backward(float* dinp, const float* out, const float* dout, int64_t N, int64_t C) {
-  ref::softmax_backward(dinp, out, dout, N, C);
+  if (reference_kernels()) return ref::softmax_backward(dinp, out, dout, N, C);
+  parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          const float* y = out + n * C;   // (C)
+          const float* g = dout + n * C;  // (C)
+          float* dx = dinp + n * C;       // (C)
+          Vf acc = zero();
+          for_vectors(C, [&](int64_t c, int64_t w) { acc = fmadd(ld(y + c, w), ld(g + c, w), acc); });
+          const Vf dot = set1(reduce_add(acc));
+          for_vectors(C, [&](int64_t c, int64_t w) {
+            st(dx + c, fmadd(ld(y + c, w), ld(g + c, w) - dot, ld(dx + c, w)), w);
+          });
+        }
+      },
+      row_grain(C));
 }
-void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
-                       const uint8_t* key_valid, const AttentionShape& s, float scale,
-                       const AttentionObserver* observer) {
-  ref::attention_forward(out, probs, q, k, v, key_valid, s, scale, observer);
-}
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs, const float* q,
-                        const float* k, const float* v, const AttentionShape& s, float scale) {
-  ref::attention_backward(dq, dk, dv, dout, probs, q, k, v, s, scale);
-}
+
 void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int64_t N, int64_t V) {
-  ref::crossentropy_forward(losses, logits, targets, N, V);
+  if (reference_kernels()) return ref::crossentropy_forward(losses, logits, targets, N, V);
+  parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          if (targets[n] < 0) {
+            losses[n] = 0.0f;
+            continue;
+          }
+          MNEMO_CHECK(targets[n] < V, "crossentropy: target ", targets[n], " out of range [0, ", V, ")");
+          const float* x = logits + n * V;  // (V)
+          const float m = row_max(x, V);
+          losses[n] = std::log(row_sum_exp(x, V, m)) + m - x[targets[n]];
+        }
+      },
+      row_grain(V));
 }
+
 void crossentropy_backward(float* dlogits, const float* logits, const int32_t* targets, const float* dlosses,
                            int64_t N, int64_t V) {
-  ref::crossentropy_backward(dlogits, logits, targets, dlosses, N, V);
+  if (reference_kernels()) return ref::crossentropy_backward(dlogits, logits, targets, dlosses, N, V);
+  parallel_for(
+      N,
+      [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          if (targets[n] < 0) continue;
+          const float* x = logits + n * V;  // (V)
+          float* d = dlogits + n * V;       // (V)
+          const float m = row_max(x, V);
+          const Vf mv = set1(m), scale = set1(dlosses[n] / row_sum_exp(x, V, m));
+          // d += softmax * dloss, fused: the probabilities are never stored.
+          for_vectors(V, [&](int64_t c, int64_t w) { st(d + c, fmadd(exp(ld(x + c, w) - mv), scale, ld(d + c, w)), w); });
+          d[targets[n]] -= dlosses[n];
+        }
+      },
+      row_grain(V));
 }
+
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWConfig& cfg,
                   int64_t step) {
-  ref::adamw_update(param, grad, m, v, n, cfg, step);
+  if (reference_kernels()) return ref::adamw_update(param, grad, m, v, n, cfg, step);
+  MNEMO_CHECK(step >= 1, "adamw: step is 1-based, got ", step);
+  const float c1 = 1.0f - std::pow(cfg.beta1, float(step));  // bias corrections, as the reference
+  const float c2 = 1.0f - std::pow(cfg.beta2, float(step));
+  const Vf b1 = set1(cfg.beta1), b2 = set1(cfg.beta2), ob1 = set1(1.0f - cfg.beta1), ob2 = set1(1.0f - cfg.beta2);
+  const Vf ic1 = set1(1.0f / c1), ic2 = set1(1.0f / c2), lr = set1(cfg.lr), eps = set1(cfg.eps),
+           wd = set1(cfg.weight_decay);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        for_vectors(i1 - i0, [&](int64_t i, int64_t w) {
+          const int64_t o = i0 + i;
+          Vf g = ld(grad + o, w), p = ld(param + o, w);
+          Vf mm = fmadd(b1, ld(m + o, w), ob1 * g);
+          Vf vv = fmadd(b2, ld(v + o, w), ob2 * g * g);
+          st(m + o, mm, w);
+          st(v + o, vv, w);
+          Vf upd = (mm * ic1) / (sqrt(vv * ic2) + eps) + wd * p;
+          st(param + o, p - lr * upd, w);
+        });
+      },
+      kElemGrain);
 }
 
 }  // namespace mnemo

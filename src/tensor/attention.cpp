@@ -1,0 +1,137 @@
+// Scaled dot-product attention, fast version. Per (batch, head) the scores are one product Q K^T straight into the
+// probabilities buffer, the masked softmax runs row by row in SIMD, and the output is one product P V: both
+// products go through oneDNN sequentially, while (batch, head, row-block) units are spread over the pool.
+// Backward runs per (batch, kv head) so query heads that share a kv head (GQA) accumulate dk, dv on one thread.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "tensor/gemm_internal.h"
+#include "tensor/kernels.h"
+#include "tensor/simd.h"
+
+namespace mnemo {
+
+namespace {
+
+using namespace simd;
+
+// Masked softmax of one score row p (Tk) in place: keys j >= limit and keys with key_valid[j] == 0 get
+// probability 0; a row with no visible key becomes all zeros.
+void masked_softmax_row(float* p, int64_t Tk, int64_t limit, const uint8_t* key_valid) {
+  if (key_valid)
+    for (int64_t j = 0; j < limit; ++j)
+      if (!key_valid[j]) p[j] = -INFINITY;
+  Vf mx = set1(-INFINITY);
+  int64_t j = 0;
+  for (; j + kLanes <= limit; j += kLanes) mx = max(mx, load(p + j));
+  if (j < limit) mx = max(mx, loadn(p + j, limit - j, -INFINITY));
+  const float m = reduce_max(mx);
+  if (m == -INFINITY) {  // nothing visible
+    std::fill(p, p + Tk, 0.0f);
+    return;
+  }
+  const Vf mv = set1(m);
+  Vf sum = zero();
+  for (j = 0; j + kLanes <= limit; j += kLanes) {
+    Vf e = exp(load(p + j) - mv);  // exp(-inf) = 0 for padded keys
+    store(p + j, e);
+    sum += e;
+  }
+  if (j < limit) {
+    Vf e = exp(loadn(p + j, limit - j, -INFINITY) - mv);
+    storen(p + j, e, limit - j);
+    sum += e;
+  }
+  const Vf inv = set1(1.0f / reduce_add(sum));
+  for (j = 0; j + kLanes <= limit; j += kLanes) store(p + j, load(p + j) * inv);
+  if (j < limit) storen(p + j, loadn(p + j, limit - j) * inv, limit - j);
+  std::fill(p + limit, p + Tk, 0.0f);  // keys in the causal future
+}
+
+std::vector<float>& scratch(size_t n) {  // per-thread work buffer, grown once and reused
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf;
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+                       const uint8_t* key_valid, const AttentionShape& s, float scale,
+                       const AttentionObserver* observer) {
+  if (reference_kernels()) return ref::attention_forward(out, probs, q, k, v, key_valid, s, scale, observer);
+  MNEMO_CHECK(s.Hkv > 0 && s.H % s.Hkv == 0, "attention: H=", s.H, " not a multiple of Hkv=", s.Hkv);
+  const int64_t group = s.H / s.Hkv;
+  const int64_t qs = s.H * s.hs, ks = s.Hkv * s.hs;  // row strides of q/out and of k/v
+  // Enough units for every worker even with few heads: split the query rows when B*H is small.
+  const int64_t bh = s.B * s.H;
+  const int64_t splits = std::clamp<int64_t>((2 * num_threads() + bh - 1) / bh, 1, std::max<int64_t>(1, s.Tq / 16));
+  const int64_t rows_per = (s.Tq + splits - 1) / splits;
+  parallel_for(bh * splits, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / (s.H * splits), h = u / splits % s.H, blk = u % splits;
+      const int64_t i0 = blk * rows_per, i1 = std::min(s.Tq, i0 + rows_per);
+      if (i0 >= i1) continue;
+      const int64_t hk = h / group;
+      const float* qb = q + (b * s.Tq + i0) * qs + h * s.hs;  // (rows, hs), stride qs
+      const float* kb = k + b * s.Tk * ks + hk * s.hs;        // (Tk, hs), stride ks
+      const float* vb = v + b * s.Tk * ks + hk * s.hs;        // (Tk, hs), stride ks
+      float* pb = probs + ((b * s.H + h) * s.Tq + i0) * s.Tk;  // (rows, Tk)
+      float* ob = out + (b * s.Tq + i0) * qs + h * s.hs;       // (rows, hs), stride qs
+      const uint8_t* kv = key_valid ? key_valid + b * s.Tk : nullptr;
+      // Causal rows only need keys up to q_offset + i1 - 1; the rest of each row is zero.
+      const int64_t kmax = s.causal ? std::clamp<int64_t>(s.q_offset + i1, 0, s.Tk) : s.Tk;
+      if (kmax > 0) gemm_sequential(false, true, i1 - i0, kmax, s.hs, scale, qb, qs, kb, ks, 0.0f, pb, s.Tk);
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t limit = s.causal ? std::clamp<int64_t>(s.q_offset + i + 1, 0, s.Tk) : s.Tk;
+        masked_softmax_row(pb + (i - i0) * s.Tk, s.Tk, limit, kv);
+      }
+      if (kmax > 0)
+        gemm_sequential(false, false, i1 - i0, s.hs, kmax, 1.0f, pb, s.Tk, vb, ks, 0.0f, ob, qs);
+      else
+        for (int64_t i = i0; i < i1; ++i) std::fill(ob + (i - i0) * qs, ob + (i - i0) * qs + s.hs, 0.0f);
+    }
+  });
+  if (observer && *observer) (*observer)(probs, s);
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs, const float* q,
+                        const float* k, const float* v, const AttentionShape& s, float scale) {
+  if (reference_kernels()) return ref::attention_backward(dq, dk, dv, dout, probs, q, k, v, s, scale);
+  const int64_t group = s.H / s.Hkv;
+  const int64_t qs = s.H * s.hs, ks = s.Hkv * s.hs;
+  parallel_for(s.B * s.Hkv, [&](int64_t u0, int64_t u1) {
+    float* ds = scratch(size_t(s.Tq * s.Tk)).data();  // (Tq, Tk) dscores for one head
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / s.Hkv, hk = u % s.Hkv;
+      const float* kb = k + b * s.Tk * ks + hk * s.hs;  // (Tk, hs), stride ks
+      const float* vb = v + b * s.Tk * ks + hk * s.hs;
+      for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
+        const float* qb = q + b * s.Tq * qs + h * s.hs;     // (Tq, hs), stride qs
+        const float* gob = dout + b * s.Tq * qs + h * s.hs;  // (Tq, hs)
+        const float* pb = probs + (b * s.H + h) * s.Tq * s.Tk;  // (Tq, Tk)
+        // dP (Tq,Tk) = dout @ V^T, then dS = P * (dP - rowsum(P * dP)) * scale, in place.
+        gemm_sequential(false, true, s.Tq, s.Tk, s.hs, 1.0f, gob, qs, vb, ks, 0.0f, ds, s.Tk);
+        for (int64_t i = 0; i < s.Tq; ++i) {
+          const float* p = pb + i * s.Tk;
+          float* d = ds + i * s.Tk;
+          Vf acc = zero();
+          int64_t j = 0;
+          for (; j + kLanes <= s.Tk; j += kLanes) acc = fmadd(load(p + j), load(d + j), acc);
+          if (j < s.Tk) acc = fmadd(loadn(p + j, s.Tk - j), loadn(d + j, s.Tk - j), acc);
+          const Vf dot = set1(reduce_add(acc)), sc = set1(scale);
+          for (j = 0; j + kLanes <= s.Tk; j += kLanes) store(d + j, load(p + j) * (load(d + j) - dot) * sc);
+          if (j < s.Tk) storen(d + j, loadn(p + j, s.Tk - j) * (loadn(d + j, s.Tk - j) - dot) * sc, s.Tk - j);
+        }
+        if (dq) gemm_sequential(false, false, s.Tq, s.hs, s.Tk, 1.0f, ds, s.Tk, kb, ks, 1.0f, dq + b * s.Tq * qs + h * s.hs, qs);
+        if (dk) gemm_sequential(true, false, s.Tk, s.hs, s.Tq, 1.0f, ds, s.Tk, qb, qs, 1.0f, dk + b * s.Tk * ks + hk * s.hs, ks);
+        if (dv) gemm_sequential(true, false, s.Tk, s.hs, s.Tq, 1.0f, pb, s.Tk, gob, qs, 1.0f, dv + b * s.Tk * ks + hk * s.hs, ks);
+      }
+    }
+  });
+}
+
+}  // namespace mnemo
