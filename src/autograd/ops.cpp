@@ -1,0 +1,213 @@
+#include "autograd/ops.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+
+namespace mnemo::ag {
+namespace {
+
+int64_t rows_of(const Var& x) { return x.value.rank() ? x.value.numel() / x.value.dim(-1) : 1; }
+int64_t cols_of(const Var& x) { return x.value.rank() ? x.value.dim(-1) : 1; }
+float* grad_or_null(const Var& v) { return v.needs_grad() ? const_cast<float*>(v.grad.data()) : nullptr; }
+
+}  // namespace
+
+Var linear(Tape& t, const Var& x, const Var& w, const Var& b) {
+  const int64_t N = rows_of(x), C = cols_of(x), OC = w.value.dim(0);
+  MNEMO_CHECK(w.value.rank() == 2 && w.value.dim(1) == C, "linear: x ", shape_str(x.shape()), " w ",
+              shape_str(w.shape()));
+  const bool has_b = b.value.defined();
+  MNEMO_CHECK(!has_b || b.value.numel() == OC, "linear: bias ", shape_str(b.shape()), " for ", OC, " outputs");
+  Shape os = x.shape();
+  os.back() = OC;
+  Var out = t.output(os, x.needs_grad() || w.needs_grad() || (has_b && b.needs_grad()));  // (N,OC)
+  linear_forward(out.data(), x.data(), w.data(), has_b ? b.data() : nullptr, N, C, OC);
+  if (out.needs_grad()) {
+    t.record([out, x, w, b, N, C, OC]() {
+      linear_backward(grad_or_null(x), grad_or_null(w), b.value.defined() ? grad_or_null(b) : nullptr,
+                      out.grad.data(), x.data(), w.data(), N, C, OC);
+    });
+  }
+  return out;
+}
+
+Var embedding(Tape& t, const int32_t* ids, int64_t N, const Var& table) {
+  const int64_t C = table.value.dim(1);
+  Var out = t.output({N, C}, table.needs_grad());  // (N,C)
+  embedding_forward(out.data(), ids, table.data(), N, C);
+  if (out.needs_grad()) {
+    auto* saved = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (N)
+    std::memcpy(saved, ids, size_t(N) * sizeof(int32_t));
+    t.record([out, table, saved, N, C]() {
+      embedding_backward(const_cast<float*>(table.grad.data()), out.grad.data(), saved, N, C);
+    });
+  }
+  return out;
+}
+
+Var layernorm(Tape& t, const Var& x, const Var& w, const Var& b, float eps) {
+  const int64_t N = rows_of(x), C = cols_of(x);
+  MNEMO_CHECK(w.value.numel() == C && b.value.numel() == C, "layernorm: x ", shape_str(x.shape()), " w ",
+              shape_str(w.shape()));
+  Var out = t.output(x.shape(), x.needs_grad() || w.needs_grad() || b.needs_grad());  // (N,C)
+  if (!out.needs_grad()) {
+    layernorm_forward(out.data(), nullptr, nullptr, x.data(), w.data(), b.data(), N, C, eps);
+    return out;
+  }
+  Tensor mean = t.alloc({N}), rstd = t.alloc({N});  // (N) each, saved for backward
+  layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C, eps);
+  t.record([out, x, w, b, mean, rstd, N, C]() {
+    layernorm_backward(grad_or_null(x), grad_or_null(w), grad_or_null(b), out.grad.data(), x.data(), w.data(),
+                       mean.data(), rstd.data(), N, C);
+  });
+  return out;
+}
+
+Var gelu(Tape& t, const Var& x, Gelu kind) {
+  Var out = t.output(x.shape(), x.needs_grad());
+  gelu_forward(out.data(), x.data(), x.value.numel(), kind);
+  if (out.needs_grad()) {
+    t.record([out, x, kind]() {
+      gelu_backward(const_cast<float*>(x.grad.data()), x.data(), out.grad.data(), x.value.numel(), kind);
+    });
+  }
+  return out;
+}
+
+Var tanh(Tape& t, const Var& x) {
+  Var out = t.output(x.shape(), x.needs_grad());
+  const int64_t n = x.value.numel();
+  for (int64_t i = 0; i < n; ++i) out.data()[i] = std::tanh(x.data()[i]);
+  if (out.needs_grad()) {
+    t.record([out, x, n]() {
+      float* dx = const_cast<float*>(x.grad.data());
+      for (int64_t i = 0; i < n; ++i) {
+        float y = out.value.data()[i];
+        dx[i] += (1.0f - y * y) * out.grad.data()[i];  // d tanh = 1 - tanh^2
+      }
+    });
+  }
+  return out;
+}
+
+Var add(Tape& t, const Var& a, const Var& b) {
+  MNEMO_CHECK(a.shape() == b.shape(), "add: ", shape_str(a.shape()), " + ", shape_str(b.shape()));
+  Var out = t.output(a.shape(), a.needs_grad() || b.needs_grad());
+  const int64_t n = a.value.numel();
+  for (int64_t i = 0; i < n; ++i) out.data()[i] = a.data()[i] + b.data()[i];
+  if (out.needs_grad()) {
+    t.record([out, a, b, n]() {
+      const float* g = out.grad.data();
+      if (a.needs_grad()) {
+        float* da = const_cast<float*>(a.grad.data());
+        for (int64_t i = 0; i < n; ++i) da[i] += g[i];
+      }
+      if (b.needs_grad()) {
+        float* db = const_cast<float*>(b.grad.data());
+        for (int64_t i = 0; i < n; ++i) db[i] += g[i];
+      }
+    });
+  }
+  return out;
+}
+
+Var slice_cols(Tape& t, const Var& x, int64_t begin, int64_t end) {
+  const int64_t N = rows_of(x), C = cols_of(x), W = end - begin;
+  MNEMO_CHECK(0 <= begin && begin <= end && end <= C, "slice_cols ", begin, ":", end, " of ", shape_str(x.shape()));
+  Shape os = x.shape();
+  os.back() = W;
+  Var out = t.output(os, x.needs_grad());  // (N,W)
+  for (int64_t r = 0; r < N; ++r) std::memcpy(out.data() + r * W, x.data() + r * C + begin, size_t(W) * sizeof(float));
+  if (out.needs_grad()) {
+    t.record([out, x, begin, N, C, W]() {
+      float* dx = const_cast<float*>(x.grad.data());
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t c = 0; c < W; ++c) dx[r * C + begin + c] += out.grad.data()[r * W + c];
+    });
+  }
+  return out;
+}
+
+Var select_rows(Tape& t, const Var& x, const std::vector<int64_t>& rows) {
+  const int64_t N = rows_of(x), C = cols_of(x), R = int64_t(rows.size());
+  Var out = t.output({R, C}, x.needs_grad());  // (R,C)
+  for (int64_t r = 0; r < R; ++r) {
+    MNEMO_CHECK(0 <= rows[size_t(r)] && rows[size_t(r)] < N, "select_rows: row ", rows[size_t(r)], " of ", N);
+    std::memcpy(out.data() + r * C, x.data() + rows[size_t(r)] * C, size_t(C) * sizeof(float));
+  }
+  if (out.needs_grad()) {
+    t.record([out, x, rows, C, R]() {
+      float* dx = const_cast<float*>(x.grad.data());
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < C; ++c) dx[rows[size_t(r)] * C + c] += out.grad.data()[r * C + c];
+    });
+  }
+  return out;
+}
+
+Var attention(Tape& t, const Var& q, const Var& k, const Var& v, const AttentionShape& s, const uint8_t* key_valid,
+              const AttentionObserver* observer) {
+  MNEMO_CHECK(q.value.numel() == s.B * s.Tq * s.H * s.hs, "attention: q ", shape_str(q.shape()));
+  MNEMO_CHECK(k.value.numel() == s.B * s.Tk * s.Hkv * s.hs && v.value.numel() == k.value.numel(),
+              "attention: k ", shape_str(k.shape()), " v ", shape_str(v.shape()));
+  const float scale = 1.0f / std::sqrt(float(s.hs));
+  Var out = t.output(q.shape(), q.needs_grad() || k.needs_grad() || v.needs_grad());  // (B*Tq, H*hs)
+  Tensor probs = t.alloc({s.B, s.H, s.Tq, s.Tk});                                   // (B,H,Tq,Tk)
+  attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), key_valid, s, scale, observer);
+  if (out.needs_grad()) {
+    t.record([&t, out, probs, q, k, v, s, scale]() {
+      // The kernel writes all three gradients; inputs that need none get scratch.
+      float* dq = q.needs_grad() ? const_cast<float*>(q.grad.data()) : t.zeros(q.shape()).data();
+      float* dk = k.needs_grad() ? const_cast<float*>(k.grad.data()) : t.zeros(k.shape()).data();
+      float* dv = v.needs_grad() ? const_cast<float*>(v.grad.data()) : t.zeros(v.shape()).data();
+      attention_backward(dq, dk, dv, out.grad.data(), probs.data(), q.data(), k.data(), v.data(), s, scale);
+    });
+  }
+  return out;
+}
+
+Var cross_entropy(Tape& t, const Var& logits, const int32_t* targets) {
+  const int64_t N = rows_of(logits), V = cols_of(logits);
+  Tensor losses = t.alloc({N});  // (N)
+  crossentropy_forward(losses.data(), logits.data(), targets, N, V);
+  int64_t count = 0;
+  double sum = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    if (targets[n] < 0) continue;
+    ++count;
+    sum += losses.data()[n];
+  }
+  Var out = t.output({1}, logits.needs_grad());
+  out.data()[0] = count ? float(sum / double(count)) : 0.0f;
+  if (out.needs_grad() && count) {
+    auto* saved = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (N)
+    std::memcpy(saved, targets, size_t(N) * sizeof(int32_t));
+    t.record([&t, out, logits, saved, N, V, count]() {
+      Tensor dlosses = t.alloc({N});  // (N): d(mean)/d(loss_n) = 1/count
+      dlosses.fill(out.grad.data()[0] / float(count));
+      crossentropy_backward(const_cast<float*>(logits.grad.data()), logits.data(), saved, dlosses.data(), N, V);
+    });
+  }
+  return out;
+}
+
+Var weighted_sum(Tape& t, const Var& x, const Tensor& w) {
+  MNEMO_CHECK(w.numel() == x.value.numel(), "weighted_sum: x ", shape_str(x.shape()), " w ", shape_str(w.shape()));
+  const int64_t n = x.value.numel();
+  Var out = t.output({1}, x.needs_grad());
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) acc += double(x.data()[i]) * double(w[i]);
+  out.data()[0] = float(acc);
+  if (out.needs_grad()) {
+    t.record([out, x, w, n]() {
+      float* dx = const_cast<float*>(x.grad.data());
+      const float g = out.grad.data()[0];
+      for (int64_t i = 0; i < n; ++i) dx[i] += g * w[i];
+    });
+  }
+  return out;
+}
+
+}  // namespace mnemo::ag
