@@ -193,8 +193,8 @@ void gelu_forward(float* out, const float* inp, int64_t n, Gelu kind) {
       [&](int64_t i0, int64_t i1) {
         for_vectors(i1 - i0, [&](int64_t i, int64_t w) {
           Vf x = ld(inp + i0 + i, w), y;
-          if (kind == Gelu::Tanh)
-            y = set1(0.5f) * x * (set1(1.0f) + tanh(set1(kSqrt2OverPi) * fmadd(set1(kGeluCubic) * x, x * x, x)));
+          if (kind == Gelu::Tanh)  // 0.5 x (1 + tanh u) = x / (1 + e^{-2u}): no cancellation for x << 0
+            y = x / (set1(1.0f) + exp(set1(-2.0f * kSqrt2OverPi) * fmadd(set1(kGeluCubic) * x, x * x, x)));
           else
             y = set1(0.5f) * x * (set1(1.0f) + erf(x * set1(kInvSqrt2)));
           st(out + i0 + i, y, w);
@@ -211,9 +211,10 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
         for_vectors(i1 - i0, [&](int64_t i, int64_t w) {
           Vf x = ld(inp + i0 + i, w), d;
           if (kind == Gelu::Tanh) {
-            Vf t = tanh(set1(kSqrt2OverPi) * fmadd(set1(kGeluCubic) * x, x * x, x));
+            // s = 1 + tanh u = 2 / (1 + e^{-2u}) and 1 - tanh^2 u = s (2 - s), both without cancellation.
+            Vf s = set1(2.0f) / (set1(1.0f) + exp(set1(-2.0f * kSqrt2OverPi) * fmadd(set1(kGeluCubic) * x, x * x, x)));
             Vf du = set1(kSqrt2OverPi) * fmadd(set1(3.0f * kGeluCubic) * x, x, set1(1.0f));
-            d = set1(0.5f) * (set1(1.0f) + t) + set1(0.5f) * x * (set1(1.0f) - t * t) * du;
+            d = set1(0.5f) * s + set1(0.5f) * x * s * (set1(2.0f) - s) * du;
           } else {
             d = set1(0.5f) * (set1(1.0f) + erf(x * set1(kInvSqrt2))) +
                 x * set1(kInvSqrt2Pi) * exp(set1(-0.5f) * x * x);

@@ -105,9 +105,6 @@ inline Vf exp(Vf x) { return {std::exp(x.v)}; }
 
 inline Vf& operator+=(Vf& a, Vf b) { return a = a + b; }
 
-// tanh(u) = 1 - 2 / (e^{2u} + 1): exact limits ±1 for large |u|, absolute error ~1e-7 near 0.
-inline Vf tanh(Vf u) { return set1(1.0f) - set1(2.0f) / (exp(u + u) + set1(1.0f)); }
-
 // erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): erf|x| = 1 - poly(t) e^{-x^2}, t = 1/(1 + p|x|).
 inline Vf erf(Vf x) {
   Vf a = abs(x);
