@@ -20,4 +20,10 @@ class Tokenizer {
   virtual int32_t special_id(std::string_view token) const = 0;
 };
 
+// A tokenizer from a model directory (tokenizer.json, else vocab.txt, else encoder.json + vocab.bpe) or a tokenizer
+// file (tokenizer.json, vocab.txt, encoder.json or vocab.bpe with its partner beside it). A vocab.txt is uncased
+// unless tokenizer_config.json beside it says "do_lower_case": false. GGUF files load through the io layer
+// (io/gguf_tokenizer.h). Missing or foreign files: a one-line Error naming the path.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+
 }  // namespace mnemo

@@ -1,0 +1,53 @@
+#pragma once
+// Added (special) tokens such as <|endoftext|>, <|im_start|>, [CLS]: found in raw text before any normalization or
+// pre-tokenization, leftmost-longest (as Hugging Face tokenizers does), and emitted as their own id.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace mnemo {
+
+struct AddedToken {
+  std::string content;
+  int32_t id = -1;
+  bool special = true;
+};
+
+class AddedTokens {
+ public:
+  AddedTokens() = default;
+  explicit AddedTokens(std::vector<AddedToken> tokens);
+
+  // Calls on_text(piece) for text between matches and on_token(id) for each match, in order.
+  template <typename OnText, typename OnToken>
+  void split(std::string_view text, OnText&& on_text, OnToken&& on_token) const {
+    size_t start = 0, i = 0;
+    while (i < text.size()) {
+      size_t len = 0;
+      int32_t id = -1;
+      if (!tokens_.empty() && first_byte_[uint8_t(text[i])]) match_at(text, i, len, id);
+      if (len == 0) {
+        ++i;
+        continue;
+      }
+      if (i > start) on_text(text.substr(start, i - start));
+      on_token(id);
+      i += len;
+      start = i;
+    }
+    if (start < text.size()) on_text(text.substr(start));
+  }
+
+  const std::vector<AddedToken>& tokens() const { return tokens_; }
+  int32_t find(std::string_view content) const;  // -1 when absent
+
+ private:
+  void match_at(std::string_view text, size_t i, size_t& len, int32_t& id) const;
+  std::vector<AddedToken> tokens_;
+  std::unordered_map<std::string, int32_t> by_content_;
+  bool first_byte_[256] = {};
+};
+
+}  // namespace mnemo

@@ -1,0 +1,137 @@
+// mnemo tokenize: text -> ids (or ids -> text with --decode) with a model directory's or a file's tokenizer, and
+// `mnemo tokenize train` to learn a byte-level BPE vocabulary on text files (docs/text.md).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "base/timer.h"
+#include "cli.h"
+#include "io/gguf_tokenizer.h"
+#include "text/bpe_trainer.h"
+#include "text/tokenizer.h"
+#include "text/unicode.h"
+
+namespace {
+
+using namespace mnemo;
+
+std::vector<std::string> list_corpus(const std::string& spec) {
+  std::vector<std::string> files;
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    if (is_directory(item)) {
+      std::vector<std::string> found;
+      for (const auto& e : std::filesystem::directory_iterator(item))
+        if (e.is_regular_file() && e.path().extension() == ".txt") found.push_back(e.path().string());
+      std::sort(found.begin(), found.end());  // a fixed order: training is deterministic
+      if (found.empty()) throw Error(cat(item, ": no .txt files in this directory"));
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      if (!file_exists(item)) throw Error(cat(item, ": cannot open: No such file or directory"));
+      files.push_back(item);
+    }
+  }
+  if (files.empty()) throw Error("--corpus: no files given");
+  return files;
+}
+
+int run_train(cli::Args& args) {
+  std::string corpus = args.require("--corpus");
+  std::string out = args.require("--out");
+  BpeTrainerConfig cfg;
+  cfg.vocab_size = args.get_int("--vocab-size", 8192);
+  cfg.min_frequency = args.get_int("--min-frequency", 2);
+  std::string pattern = args.get_or("--pattern", "gpt2");
+  if (pattern == "gpt2") cfg.pre.pattern = SplitPattern::Gpt2;
+  else if (pattern == "llama3") cfg.pre.pattern = SplitPattern::Llama3;
+  else throw Error(cat("--pattern: '", pattern, "' is not gpt2 or llama3"));
+  cfg.pre.individual_digits = args.flag("--individual-digits");
+  if (auto sp = args.get("--special")) {
+    cfg.special_tokens.clear();
+    std::stringstream ss(*sp);
+    std::string t;
+    while (std::getline(ss, t, ',')) if (!t.empty()) cfg.special_tokens.push_back(t);
+  }
+  bool json = args.flag("--json");
+  args.finish();
+  Timer timer;
+  BpeTrainer trainer(cfg);
+  auto files = list_corpus(corpus);
+  int64_t bytes = 0;
+  for (const auto& f : files) {
+    std::string text = read_file(f);
+    bytes += int64_t(text.size());
+    trainer.add_text(text, f);
+  }
+  auto tok = trainer.train();
+  std::string doc = tok->to_tokenizer_json().dump(0);
+  atomic_write(out, doc);
+  Json r = Json::object();
+  r["out"] = out;
+  r["files"] = int64_t(files.size());
+  r["bytes"] = bytes;
+  r["vocab_size"] = tok->vocab_size();
+  r["merges"] = int64_t(tok->num_merges());
+  r["seconds"] = timer.seconds();
+  if (json) std::printf("%s\n", r.dump().c_str());
+  else std::fprintf(stderr, "trained %lld tokens (%lld merges) on %lld bytes in %.2fs -> %s\n",
+                    (long long)tok->vocab_size(), (long long)tok->num_merges(), (long long)bytes, timer.seconds(),
+                    out.c_str());
+  return 0;
+}
+
+int run(cli::Args& args) {
+  cli::common_flags(args);
+  auto pos = args.positionals();
+  if (!pos.empty()) {
+    if (pos[0] != "train" || pos.size() != 1) throw Error(cat("tokenize: unknown sub-command '", pos[0], "' (train)"));
+    return run_train(args);
+  }
+  std::string path = args.require("--tokenizer");
+  auto text_file = args.get("--text");
+  auto decode_file = args.get("--decode");
+  bool json = args.flag("--json");
+  args.finish();
+  if (!!text_file == !!decode_file) throw Error("tokenize: give exactly one of --text FILE or --decode FILE.json");
+  std::unique_ptr<Tokenizer> tok = load_any_tokenizer(path);
+  if (text_file) {
+    std::string text = read_file(*text_file);
+    size_t bad = unicode::find_invalid_utf8(text);
+    if (bad != std::string::npos) throw Error(cat(*text_file, ": invalid UTF-8 at byte ", bad));
+    std::vector<int32_t> ids = tok->encode(text);
+    std::string out;
+    out.reserve(ids.size() * 6 + 16);
+    out += json ? "{\"ids\": [" : "";
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i) out += json ? ", " : " ";
+      out += std::to_string(ids[i]);
+    }
+    out += json ? "]}\n" : "\n";
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+  }
+  Json doc = Json::parse(read_file(*decode_file), *decode_file);
+  const Json* idsj = doc.is_array() ? &doc : doc.find("ids");
+  if (!idsj) throw Error(cat(*decode_file, ": expected {\"ids\": [...]} or an array of ids"));
+  std::vector<int32_t> ids;
+  for (const Json& v : idsj->as_array(cat(*decode_file, ": ids"))) ids.push_back(int32_t(v.as_int(cat(*decode_file, ": id"))));
+  std::string text = tok->decode(ids);
+  if (json) {
+    Json r = Json::object();
+    r["text"] = text;
+    std::printf("%s\n", r.dump().c_str());
+  } else {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }
+  return 0;
+}
+
+MNEMO_VERB("tokenize", "text to token ids (--text FILE) or back (--decode FILE.json); 'tokenize train' learns a BPE", run);
+
+}  // namespace
