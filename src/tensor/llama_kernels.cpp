@@ -3,6 +3,7 @@
 // the fast versions sum in a different order than the reference ones (vector lanes), hence tests with tolerances.
 #include "tensor/llama_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/thread_pool.h"
@@ -110,6 +111,35 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
     if (dgate) dgate[i] += dout[i] * up[i] * sg * (1.0f + g * (1.0f - sg));  // silu'(g) = s (1 + g (1 - s))
     if (dup) dup[i] += dout[i] * g * sg;
   }
+}
+
+void attn_scores(float* s, int64_t ld, const float* q, const float* K, int64_t n, int64_t G, int64_t hs,
+                 float scale) {
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t j = 0; j < n; ++j) {
+      float acc = 0.0f;
+      for (int64_t d = 0; d < hs; ++d) acc += q[g * hs + d] * K[j * hs + d];
+      s[g * ld + j] = acc * scale;
+    }
+}
+
+void attn_softmax(float* s, int64_t m, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < m; ++j) mx = std::max(mx, s[j]);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < m; ++j) sum += (s[j] = std::exp(s[j] - mx));
+  for (int64_t j = 0; j < m; ++j) s[j] /= sum;
+  for (int64_t j = m; j < n; ++j) s[j] = 0.0f;
+}
+
+void attn_mix(float* out, int64_t ldo, const float* p, int64_t ld, const float* V, int64_t n, int64_t G, int64_t hs,
+              int64_t d0, int64_t d1) {
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t d = d0; d < d1; ++d) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < n; ++j) acc += p[g * ld + j] * V[j * hs + d];
+      out[g * ldo + d] = acc;
+    }
 }
 
 }  // namespace ref
@@ -229,6 +259,75 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
         }
       },
       1);
+}
+
+// Scores: each key row is loaded once and dotted with the G query rows of its group (G <= kMaxG in registers).
+void attn_scores(float* s, int64_t ld, const float* q, const float* K, int64_t n, int64_t G, int64_t hs,
+                 float scale) {
+  constexpr int64_t kMaxG = 8;
+  if (reference_kernels() || G > kMaxG || hs % kLanes) return ref::attn_scores(s, ld, q, K, n, G, hs, scale);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* k = K + j * hs;  // (hs)
+    Vf acc[kMaxG];
+    for (int64_t g = 0; g < G; ++g) acc[g] = simd::zero();
+    for (int64_t d = 0; d < hs; d += kLanes) {
+      Vf kv = simd::load(k + d);
+      for (int64_t g = 0; g < G; ++g) acc[g] = simd::fmadd(simd::load(q + g * hs + d), kv, acc[g]);
+    }
+    for (int64_t g = 0; g < G; ++g) s[g * ld + j] = simd::reduce_add(acc[g]) * scale;
+  }
+}
+
+void attn_softmax(float* s, int64_t m, int64_t n) {
+  if (reference_kernels()) return ref::attn_softmax(s, m, n);
+  Vf vmx = simd::set1(-INFINITY);
+  int64_t j = 0;
+  for (; j + kLanes <= m; j += kLanes) vmx = simd::max(vmx, simd::load(s + j));
+  if (j < m) vmx = simd::max(vmx, simd::loadn(s + j, m - j, -INFINITY));
+  const Vf mx = simd::set1(simd::reduce_max(vmx));
+  Vf vsum = simd::zero();
+  for (j = 0; j + kLanes <= m; j += kLanes) {
+    Vf e = simd::exp(simd::load(s + j) - mx);
+    simd::store(s + j, e);
+    vsum += e;
+  }
+  if (j < m) {
+    Vf e = simd::exp(simd::loadn(s + j, m - j) - mx);
+    simd::storen(s + j, e, m - j);
+    vsum += simd::loadn(s + j, m - j);  // masked lanes add 0
+  }
+  const Vf inv = simd::set1(1.0f / simd::reduce_add(vsum));
+  for (j = 0; j + kLanes <= m; j += kLanes) simd::store(s + j, simd::load(s + j) * inv);
+  if (j < m) simd::storen(s + j, simd::loadn(s + j, m - j) * inv, m - j);
+  for (j = m; j < n; ++j) s[j] = 0.0f;
+}
+
+// Mix: accumulators for (up to 4 query heads) x (up to 4 vectors of output dims) stay in registers while the
+// value rows stream past once.
+void attn_mix(float* out, int64_t ldo, const float* p, int64_t ld, const float* V, int64_t n, int64_t G, int64_t hs,
+              int64_t d0, int64_t d1) {
+  constexpr int64_t kG = 4, kD = 4;
+  if (reference_kernels() || (d1 - d0) % kLanes || d0 % kLanes) return ref::attn_mix(out, ldo, p, ld, V, n, G, hs, d0, d1);
+  for (int64_t g0 = 0; g0 < G; g0 += kG) {
+    const int64_t ng = std::min(kG, G - g0);
+    for (int64_t dd = d0; dd < d1; dd += kD * kLanes) {
+      const int64_t nd = std::min(kD, (d1 - dd) / kLanes);
+      Vf acc[kG][kD];
+      for (int64_t g = 0; g < ng; ++g)
+        for (int64_t v = 0; v < nd; ++v) acc[g][v] = simd::zero();
+      for (int64_t j = 0; j < n; ++j) {
+        const float* vr = V + j * hs + dd;
+        Vf vv[kD];
+        for (int64_t v = 0; v < nd; ++v) vv[v] = simd::load(vr + v * kLanes);
+        for (int64_t g = 0; g < ng; ++g) {
+          Vf pj = simd::set1(p[(g0 + g) * ld + j]);
+          for (int64_t v = 0; v < nd; ++v) acc[g][v] = simd::fmadd(pj, vv[v], acc[g][v]);
+        }
+      }
+      for (int64_t g = 0; g < ng; ++g)
+        for (int64_t v = 0; v < nd; ++v) simd::store(out + (g0 + g) * ldo + dd + v * kLanes, acc[g][v]);
+    }
+  }
 }
 
 }  // namespace mnemo

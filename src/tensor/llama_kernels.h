@@ -38,7 +38,22 @@ void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 // dgate, dup (n) += ...; either may be null.
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);
 
+// ---- attention of one query token over cached entries (decode), for one kv head and its G query heads ----
+// Inference only (training goes through attention_forward/backward). Callers split work over entries (scores)
+// or over output dimensions (mix), so each kernel runs on one thread.
+// s[g * ld + j] = scale * dot(q (G, hs) row g, K (n, hs) row j), for g < G, j < n.
+void attn_scores(float* s, int64_t ld, const float* q, const float* K, int64_t n, int64_t G, int64_t hs, float scale);
+// In place over the first m of n entries of a row: p = softmax(s[0..m)); p[m..n) = 0 (entries the query cannot see).
+void attn_softmax(float* s, int64_t m, int64_t n);
+// out[g * ldo + d] = sum_j p[g * ld + j] * V[j * hs + d] for g < G, d in [d0, d1) (overwrites).
+void attn_mix(float* out, int64_t ldo, const float* p, int64_t ld, const float* V, int64_t n, int64_t G, int64_t hs,
+              int64_t d0, int64_t d1);
+
 namespace ref {
+void attn_scores(float* s, int64_t ld, const float* q, const float* K, int64_t n, int64_t G, int64_t hs, float scale);
+void attn_softmax(float* s, int64_t m, int64_t n);
+void attn_mix(float* out, int64_t ldo, const float* p, int64_t ld, const float* V, int64_t n, int64_t G, int64_t hs,
+              int64_t d0, int64_t d1);
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t C, float eps);
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
                       const float* rstd, int64_t N, int64_t C);

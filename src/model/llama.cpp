@@ -1,0 +1,465 @@
+#include "model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "autograd/ops.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "base/thread_pool.h"
+#include "tensor/kernels.h"
+#include "tensor/llama_kernels.h"
+
+namespace mnemo {
+
+// ---------------------------------------------------------------- config
+
+namespace {
+
+int64_t int_key(const Json& j, const char* key, int64_t fallback, const std::string& source) {
+  const Json* v = j.find(key);
+  if (!v || v->is_null()) return fallback;
+  if (!v->is_number()) throw Error(cat(source, ": ", key, " must be an integer"));
+  return v->as_int(cat(source, ": ", key));
+}
+
+float float_key(const Json& j, const char* key, float fallback, const std::string& source) {
+  const Json* v = j.find(key);
+  if (!v || v->is_null()) return fallback;
+  if (!v->is_number()) throw Error(cat(source, ": ", key, " must be a number"));
+  return float(v->as_number(key));
+}
+
+}  // namespace
+
+LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(cat(source, ": expected a JSON object"));
+  LlamaConfig c;
+  c.num_hidden_layers = int_key(j, "num_hidden_layers", c.num_hidden_layers, source);
+  c.hidden_size = int_key(j, "hidden_size", c.hidden_size, source);
+  c.num_attention_heads = int_key(j, "num_attention_heads", c.num_attention_heads, source);
+  c.num_key_value_heads = int_key(j, "num_key_value_heads", c.num_attention_heads, source);
+  c.head_dim = int_key(j, "head_dim", 0, source);
+  c.intermediate_size = int_key(j, "intermediate_size", c.intermediate_size, source);
+  c.vocab_size = int_key(j, "vocab_size", c.vocab_size, source);
+  c.max_position_embeddings = int_key(j, "max_position_embeddings", c.max_position_embeddings, source);
+  c.rms_norm_eps = float_key(j, "rms_norm_eps", 1e-6f, source);
+  c.rope_theta = float_key(j, "rope_theta", 10000.0f, source);
+  c.bos_token_id = int_key(j, "bos_token_id", c.bos_token_id, source);
+  c.eos_token_id = j.find("eos_token_id") && j.find("eos_token_id")->is_array()
+                       ? (*j.find("eos_token_id")).as_array().at(0).as_int("eos_token_id")
+                       : int_key(j, "eos_token_id", c.eos_token_id, source);
+  if (const Json* t = j.find("tie_word_embeddings"); t && !t->is_null()) {
+    if (!t->is_bool()) throw Error(cat(source, ": tie_word_embeddings must be true or false"));
+    c.tie_word_embeddings = t->as_bool();
+  } else {
+    c.tie_word_embeddings = false;  // transformers' default for Llama
+  }
+  if (const Json* rs = j.find("rope_scaling"); rs && !rs->is_null()) {
+    if (!rs->is_object()) throw Error(cat(source, ": rope_scaling must be an object or null"));
+    std::string type = rs->string_or("rope_type", rs->string_or("type", ""));
+    if (type == "linear") {
+      c.rope_linear_factor = float_key(*rs, "factor", 1.0f, source + ": rope_scaling");
+    } else if (type != "default") {
+      throw Error(cat(source, ": rope_scaling type \"", type, "\" is not supported (linear only)"));
+    }
+  }
+  if (const Json* b = j.find("attention_bias"); b && b->is_bool() && b->as_bool())
+    throw Error(cat(source, ": attention_bias true is not supported"));
+  if (const Json* b = j.find("mlp_bias"); b && b->is_bool() && b->as_bool())
+    throw Error(cat(source, ": mlp_bias true is not supported"));
+  if (const Json* a = j.find("hidden_act"); a && a->is_string() && a->as_string() != "silu")
+    throw Error(cat(source, ": hidden_act \"", a->as_string(), "\" is not supported (silu only)"));
+  c.validate(source);
+  return c;
+}
+
+Json LlamaConfig::to_json() const {
+  Json j = Json::object();
+  j["architectures"] = Json(Json::Array{Json("LlamaForCausalLM")});
+  j["model_type"] = "llama";
+  j["num_hidden_layers"] = num_hidden_layers;
+  j["hidden_size"] = hidden_size;
+  j["num_attention_heads"] = num_attention_heads;
+  j["num_key_value_heads"] = num_key_value_heads;
+  j["head_dim"] = hd();
+  j["intermediate_size"] = intermediate_size;
+  j["vocab_size"] = vocab_size;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["rms_norm_eps"] = double(rms_norm_eps);
+  j["rope_theta"] = double(rope_theta);
+  if (rope_linear_factor != 1.0f) {
+    Json rs = Json::object();
+    rs["rope_type"] = "linear";
+    rs["factor"] = double(rope_linear_factor);
+    j["rope_scaling"] = rs;
+  } else {
+    j["rope_scaling"] = Json();
+  }
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["bos_token_id"] = bos_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["hidden_act"] = "silu";
+  j["attention_bias"] = false;
+  j["mlp_bias"] = false;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+void LlamaConfig::validate(const std::string& source) const {
+  auto positive = [&](int64_t v, const char* name) {
+    if (v <= 0) throw Error(cat(source, ": ", name, " must be positive, got ", v));
+  };
+  positive(num_hidden_layers, "num_hidden_layers");
+  positive(hidden_size, "hidden_size");
+  positive(num_attention_heads, "num_attention_heads");
+  positive(num_key_value_heads, "num_key_value_heads");
+  positive(intermediate_size, "intermediate_size");
+  positive(vocab_size, "vocab_size");
+  positive(max_position_embeddings, "max_position_embeddings");
+  if (head_dim < 0) throw Error(cat(source, ": head_dim must be positive, got ", head_dim));
+  if (!head_dim && hidden_size % num_attention_heads)
+    throw Error(cat(source, ": num_attention_heads ", num_attention_heads, " does not divide hidden_size ",
+                    hidden_size));
+  if (num_attention_heads % num_key_value_heads)
+    throw Error(cat(source, ": num_key_value_heads ", num_key_value_heads, " does not divide num_attention_heads ",
+                    num_attention_heads));
+  if (hd() % 2) throw Error(cat(source, ": head_dim ", hd(), " must be even (rotary pairs)"));
+  if (!(rms_norm_eps > 0)) throw Error(cat(source, ": rms_norm_eps must be positive"));
+  if (!(rope_theta > 0)) throw Error(cat(source, ": rope_theta must be positive"));
+  if (!(rope_linear_factor > 0)) throw Error(cat(source, ": rope_scaling factor must be positive"));
+}
+
+std::vector<std::pair<std::string, Shape>> llama_parameter_shapes(const LlamaConfig& c) {
+  const int64_t C = c.hidden_size, hd = c.hd(), H = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int64_t I = c.intermediate_size, V = c.vocab_size;
+  std::vector<std::pair<std::string, Shape>> out;
+  out.push_back({"model.embed_tokens.weight", {V, C}});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = cat("model.layers.", l, ".");
+    out.push_back({p + "input_layernorm.weight", {C}});
+    out.push_back({p + "self_attn.q_proj.weight", {H * hd, C}});
+    out.push_back({p + "self_attn.k_proj.weight", {Hkv * hd, C}});
+    out.push_back({p + "self_attn.v_proj.weight", {Hkv * hd, C}});
+    out.push_back({p + "self_attn.o_proj.weight", {C, H * hd}});
+    out.push_back({p + "post_attention_layernorm.weight", {C}});
+    out.push_back({p + "mlp.gate_proj.weight", {I, C}});
+    out.push_back({p + "mlp.up_proj.weight", {I, C}});
+    out.push_back({p + "mlp.down_proj.weight", {C, I}});
+  }
+  out.push_back({"model.norm.weight", {C}});
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, C}});
+  return out;
+}
+
+// ---------------------------------------------------------------- inference
+
+namespace {
+constexpr int64_t kWeightChunk = int64_t(1) << 20;  // floats of dequantized weight rows per GEMM (4 MB)
+// Below this many (query head x entry) scores a decode step's attention runs on one thread (waking the pool
+// costs more than it saves).
+constexpr int64_t kParallelScores = 4096;
+}  // namespace
+
+LlamaRunner::LlamaRunner(const LlamaConfig& cfg, LlamaWeights weights, int64_t max_batch, int64_t max_context)
+    : cfg_(cfg), w_(std::move(weights)), max_batch_(max_batch),
+      max_ctx_(max_context > 0 ? max_context : cfg.max_position_embeddings) {
+  cfg_.validate("Llama config");
+  MNEMO_CHECK(max_batch_ > 0 && int64_t(w_.layers.size()) == cfg_.num_hidden_layers, "LlamaRunner weights");
+  const int64_t B = max_batch_, C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads;
+  const int64_t Hkv = cfg_.num_key_value_heads, I = cfg_.intermediate_size;
+  inv_freq_.resize(size_t(hd / 2));
+  rope_inv_freq(inv_freq_.data(), hd, cfg_.rope_theta, cfg_.rope_linear_factor);
+  x_.resize(size_t(B * C));
+  h_.resize(size_t(B * std::max(C, H * hd)));
+  att_.resize(size_t(B * H * hd));
+  q_.resize(size_t(B * H * hd));
+  k_.resize(size_t(B * Hkv * hd));
+  v_.resize(size_t(B * Hkv * hd));
+  gate_.resize(size_t(B * I));
+  up_.resize(size_t(B * I));
+  cos_.resize(size_t(B * hd / 2));
+  sin_.resize(size_t(B * hd / 2));
+  // Decode: (H, ctx) probabilities; prefill: (B, ctx) per head plus the last rows (H, ctx) for the cache.
+  scores_.resize(size_t((B + H) * max_ctx_));
+  wbuf_.resize(size_t(std::max<int64_t>(kWeightChunk, C)));
+  pos_.resize(size_t(B));
+}
+
+void LlamaRunner::linear(float* out, const float* x, const WeightRef& W, int64_t n) {
+  const int64_t rows = W.rows, cols = W.cols;
+  if (n == 1) return quant_matvec(W.type, out, W.data, x, rows, cols);
+  if (W.type == QType::F32) return linear_forward(out, x, static_cast<const float*>(W.data), nullptr, n, cols, rows);
+  const int64_t chunk = std::max<int64_t>(1, kWeightChunk / cols), rb = row_bytes(W.type, cols);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r = std::min(chunk, rows - r0);
+    dequantize_rows(W.type, static_cast<const char*>(W.data) + r0 * rb, wbuf_.data(), r, cols);  // (r, cols)
+    gemm(false, true, n, r, cols, 1.0f, x, cols, wbuf_.data(), cols, 0.0f, out + r0, rows);
+  }
+}
+
+void LlamaRunner::attention(float* out, const float* q, int64_t n, int64_t pos, KvCache& cache, int layer,
+                            const LayerObserver* observer) {
+  const int64_t H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads, hd = cfg_.hd(), G = H / Hkv;
+  const int64_t N = cache.size(layer);
+  if (N > max_ctx_)
+    throw Error(cat("Llama: the KV cache holds ", N, " entries, more than the ", max_ctx_, " this runner was sized for"));
+  const int64_t* P = cache.positions(layer);  // (N), ascending
+  const float scale = 1.0f / std::sqrt(float(hd));
+  // Entries query i may see: those at positions <= pos + i, a prefix because positions ascend.
+  auto visible = [&](int64_t qpos) {
+    int64_t m = int64_t(std::upper_bound(P, P + N, qpos) - P);
+    return m;
+  };
+  AttentionShape shape;
+  shape.B = 1, shape.Tq = n, shape.Tk = N, shape.H = H, shape.Hkv = Hkv, shape.hs = hd, shape.q_offset = pos;
+  shape.causal = true;
+
+  if (n == 1) {
+    float* s = scores_.data();  // (H, N)
+    const int64_t m = visible(pos);
+    auto scores = [&](int64_t j0, int64_t j1) {
+      for (int64_t g = 0; g < Hkv; ++g)
+        attn_scores(s + g * G * N + j0, N, q + g * G * hd, cache.keys(layer, g) + j0 * hd, j1 - j0, G, hd, scale);
+    };
+    auto mix = [&](int64_t d0, int64_t d1) {
+      for (int64_t g = 0; g < Hkv; ++g)
+        attn_mix(out + g * G * hd, hd, s + g * G * N, N, cache.values(layer, g), m, G, hd, d0, d1);
+    };
+    if (H * N < kParallelScores) {
+      scores(0, N);
+      for (int64_t h = 0; h < H; ++h) attn_softmax(s + h * N, m, N);
+      mix(0, hd);
+    } else {
+      parallel_run([&](int ith, int nth) {
+        // Split entries in multiples of 16 so vector alignment of rows is the same for any split.
+        int64_t per = (N + nth - 1) / nth;
+        per = (per + 15) / 16 * 16;
+        scores(std::min(N, ith * per), std::min(N, (ith + 1) * per));
+      });
+      parallel_for(H, [&](int64_t h0, int64_t h1) {
+        for (int64_t h = h0; h < h1; ++h) attn_softmax(s + h * N, m, N);
+      });
+      parallel_run([&](int ith, int nth) {
+        // Output dimensions in whole vectors of 16.
+        int64_t vecs = hd / 16, per = (vecs + nth - 1) / nth;
+        int64_t d0 = std::min(hd, ith * per * 16), d1 = std::min(hd, (ith + 1) * per * 16);
+        if (hd % 16) d0 = ith == 0 ? 0 : hd, d1 = ith == 0 ? hd : hd;  // odd head sizes: one worker
+        if (d1 > d0) mix(d0, d1);
+      });
+    }
+    cache.observe(layer, s, H);
+    if (observer) (*observer)(layer, s, shape);
+    return;
+  }
+
+  // A run of n tokens: per query head, S (n, N) = Q_h K^T by GEMM, masked softmax per row, O_h = S V.
+  // With an observer every head's probabilities are kept (H, n, N) (allocated here: only for inspection runs).
+  std::vector<float> all;
+  if (observer) all.resize(size_t(H * n * N));
+  float* last = scores_.data() + max_batch_ * max_ctx_;  // (H, N): the last query row of each head
+  for (int64_t h = 0; h < H; ++h) {
+    const int64_t g = h / G;
+    float* s = observer ? all.data() + h * n * N : scores_.data();  // (n, N)
+    gemm(false, true, n, N, hd, scale, q + h * hd, H * hd, cache.keys(layer, g), hd, 0.0f, s, N);
+    for (int64_t i = 0; i < n; ++i) attn_softmax(s + i * N, visible(pos + i), N);
+    gemm(false, false, n, hd, N, 1.0f, s, N, cache.values(layer, g), hd, 0.0f, out + h * hd, H * hd);
+    std::memcpy(last + h * N, s + (n - 1) * N, size_t(N) * sizeof(float));
+  }
+  cache.observe(layer, last, H);
+  if (observer) (*observer)(layer, all.data(), shape);
+}
+
+void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
+                          const LayerObserver* observer) {
+  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
+  const int64_t I = cfg_.intermediate_size, V = cfg_.vocab_size;
+  if (n <= 0 || n > max_batch_) throw Error(cat("Llama: ", n, " tokens in one call (1 to ", max_batch_, ")"));
+  if (pos < 0) throw Error(cat("Llama: negative position ", pos));
+  const int64_t erb = row_bytes(w_.embed.type, C);
+  float *x = x_.data(), *h = h_.data(), *att = att_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data();
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= V) throw Error(cat("Llama: token id ", ids[i], " outside the vocabulary of ", V));
+    dequantize_row(w_.embed.type, static_cast<const char*>(w_.embed.data) + ids[i] * erb, x + i * C, C);  // (n, C)
+    pos_[size_t(i)] = pos + i;
+  }
+  rope_tables(cos_.data(), sin_.data(), pos_.data(), inv_freq_.data(), n, hd / 2);  // (n, hd/2) each
+  const float eps = cfg_.rms_norm_eps;
+  for (int l = 0; l < n_layer(); ++l) {
+    const LlamaWeights::Layer& L = w_.layers[size_t(l)];
+    rmsnorm_forward(h, nullptr, x, L.attn_norm, n, C, eps);  // (n, C)
+    linear(q, h, L.q, n);                                     // (n, H*hd)
+    linear(k, h, L.k, n);                                     // (n, Hkv*hd)
+    linear(v, h, L.v, n);                                     // (n, Hkv*hd)
+    rope_forward(q, q, cos_.data(), sin_.data(), n, H, hd);
+    rope_forward(k, k, cos_.data(), sin_.data(), n, Hkv, hd);
+    for (int64_t i = 0; i < n; ++i) cache.append(l, pos + i, k + i * Hkv * hd, v + i * Hkv * hd);
+    attention(att, q, n, pos, cache, l, observer);  // (n, H*hd)
+    linear(h, att, L.o, n);                         // (n, C)
+    for (int64_t i = 0; i < n * C; ++i) x[i] += h[i];
+    rmsnorm_forward(h, nullptr, x, L.ffn_norm, n, C, eps);
+    linear(gate_.data(), h, L.gate, n);  // (n, I)
+    linear(up_.data(), h, L.up, n);      // (n, I)
+    swiglu_forward(gate_.data(), gate_.data(), up_.data(), n * I);
+    linear(h, gate_.data(), L.down, n);  // (n, C)
+    for (int64_t i = 0; i < n * C; ++i) x[i] += h[i];
+  }
+  if (all_logits) {
+    rmsnorm_forward(x, nullptr, x, w_.norm, n, C, eps);
+    linear(logits, x, w_.lm_head, n);  // (n, V)
+  } else {
+    float* last = x + (n - 1) * C;
+    rmsnorm_forward(last, nullptr, last, w_.norm, 1, C, eps);
+    linear(logits, last, w_.lm_head, 1);  // (V)
+  }
+}
+
+// ---------------------------------------------------------------- training (autograd tape)
+
+namespace {
+
+float* grad_or_null(const Var& v) { return v.needs_grad() ? const_cast<float*>(v.grad.data()) : nullptr; }
+
+// RMSNorm over the last dim of x (N, C) with weight (C).
+Var rmsnorm(Tape& t, const Var& x, const Var& w, float eps) {
+  const int64_t C = x.value.dim(-1), N = x.value.numel() / C;
+  Var out = t.output(x.shape(), x.needs_grad() || w.needs_grad());  // (N, C)
+  if (!out.needs_grad()) {
+    rmsnorm_forward(out.data(), nullptr, x.data(), w.data(), N, C, eps);
+    return out;
+  }
+  Tensor rstd = t.alloc({N});  // (N), saved for backward
+  rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), N, C, eps);
+  t.record([out, x, w, rstd, N, C]() {
+    rmsnorm_backward(grad_or_null(x), grad_or_null(w), out.grad.data(), x.data(), w.data(), rstd.data(), N, C);
+  });
+  return out;
+}
+
+// x (N, heads*hs) rotated by the tables cos, sin (N, hs/2).
+Var rope(Tape& t, const Var& x, const Tensor& cos, const Tensor& sin, int64_t heads, int64_t hs) {
+  const int64_t N = x.value.numel() / (heads * hs);
+  Var out = t.output(x.shape(), x.needs_grad());
+  rope_forward(out.data(), x.data(), cos.data(), sin.data(), N, heads, hs);
+  if (out.needs_grad()) {
+    t.record([out, x, cos, sin, N, heads, hs]() {
+      rope_backward(const_cast<float*>(x.grad.data()), out.grad.data(), cos.data(), sin.data(), N, heads, hs);
+    });
+  }
+  return out;
+}
+
+Var swiglu(Tape& t, const Var& gate, const Var& up) {
+  Var out = t.output(gate.shape(), gate.needs_grad() || up.needs_grad());
+  const int64_t n = gate.value.numel();
+  swiglu_forward(out.data(), gate.data(), up.data(), n);
+  if (out.needs_grad()) {
+    t.record([out, gate, up, n]() {
+      swiglu_backward(grad_or_null(gate), grad_or_null(up), out.grad.data(), gate.data(), up.data(), n);
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Llama::Llama(const LlamaConfig& config) : cfg_(config) {
+  cfg_.validate("Llama config");
+  auto shapes = llama_parameter_shapes(cfg_);
+  std::vector<int64_t> idx;
+  for (auto& [name, shape] : shapes) idx.push_back(params_.declare(name, shape));
+  params_.allocate();
+  size_t i = 0;
+  embed_ = idx[i++];
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    Block b;
+    b.attn_norm = idx[i++], b.q = idx[i++], b.k = idx[i++], b.v = idx[i++], b.o = idx[i++];
+    b.ffn_norm = idx[i++], b.gate = idx[i++], b.up = idx[i++], b.down = idx[i++];
+    blocks_.push_back(b);
+  }
+  norm_ = idx[i++];
+  lm_head_ = cfg_.tie_word_embeddings ? embed_ : idx[i++];
+}
+
+void Llama::init_random(uint64_t seed) {
+  Rng rng(seed);
+  for (auto& p : params_.all()) {
+    float* d = p.value.data();
+    if (p.value.rank() == 1) {
+      std::fill(d, d + p.value.numel(), 1.0f);
+    } else {
+      for (int64_t i = 0; i < p.value.numel(); ++i) d[i] = float(rng.normal() * 0.02);
+    }
+  }
+}
+
+Var Llama::forward(Tape& t, const int32_t* ids, int64_t B, int64_t T, const AttentionObserver* observer) {
+  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
+  const int64_t N = B * T;
+  for (int64_t i = 0; i < N; ++i)
+    if (ids[i] < 0 || ids[i] >= cfg_.vocab_size)
+      throw Error(cat("Llama: token id ", ids[i], " outside the vocabulary of ", cfg_.vocab_size));
+  // Rotary tables for positions 0..T-1 of every row.
+  auto* pos = static_cast<int64_t*>(t.alloc_bytes(size_t(N) * sizeof(int64_t)));  // (N)
+  for (int64_t i = 0; i < N; ++i) pos[i] = i % T;
+  std::vector<float> inv(size_t(hd / 2));
+  rope_inv_freq(inv.data(), hd, cfg_.rope_theta, cfg_.rope_linear_factor);
+  Tensor cos = t.alloc({N, hd / 2}), sin = t.alloc({N, hd / 2});  // (N, hd/2) each
+  rope_tables(cos.data(), sin.data(), pos, inv.data(), N, hd / 2);
+
+  Var x = ag::embedding(t, ids, N, params_.var(t, embed_));  // (N, C)
+  AttentionShape s;
+  s.B = B, s.Tq = T, s.Tk = T, s.H = H, s.Hkv = Hkv, s.hs = hd, s.causal = true;
+  for (const Block& b : blocks_) {
+    Var h = rmsnorm(t, x, params_.var(t, b.attn_norm), cfg_.rms_norm_eps);
+    Var q = rope(t, ag::linear(t, h, params_.var(t, b.q), Var{}), cos, sin, H, hd);    // (N, H*hd)
+    Var k = rope(t, ag::linear(t, h, params_.var(t, b.k), Var{}), cos, sin, Hkv, hd);  // (N, Hkv*hd)
+    Var v = ag::linear(t, h, params_.var(t, b.v), Var{});                              // (N, Hkv*hd)
+    Var a = ag::attention(t, q, k, v, s, nullptr, observer);                           // (N, H*hd)
+    x = ag::add(t, x, ag::linear(t, a, params_.var(t, b.o), Var{}));
+    h = rmsnorm(t, x, params_.var(t, b.ffn_norm), cfg_.rms_norm_eps);
+    Var m = swiglu(t, ag::linear(t, h, params_.var(t, b.gate), Var{}), ag::linear(t, h, params_.var(t, b.up), Var{}));
+    x = ag::add(t, x, ag::linear(t, m, params_.var(t, b.down), Var{}));  // (N, C)
+  }
+  (void)C;
+  x = rmsnorm(t, x, params_.var(t, norm_), cfg_.rms_norm_eps);
+  return ag::linear(t, x, params_.var(t, lm_head_), Var{});  // (N, V)
+}
+
+Var Llama::lm_loss(Tape& t, const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, Var* logits) {
+  Var lg = forward(t, ids, B, T);
+  auto* targets = static_cast<int32_t*>(t.alloc_bytes(size_t(B * T) * sizeof(int32_t)));  // (B*T)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < T; ++i) {
+      int32_t y = i + 1 < T ? labels[b * T + i + 1] : -1;
+      if (y >= cfg_.vocab_size) throw Error(cat("Llama: label ", y, " outside the vocabulary of ", cfg_.vocab_size));
+      targets[b * T + i] = y < 0 ? -1 : y;
+    }
+  if (logits) *logits = lg;
+  return ag::cross_entropy(t, lg, targets);
+}
+
+LlamaWeights Llama::weights() const {
+  auto ref = [&](int64_t i) {
+    const Tensor& v = params_[i].value;
+    WeightRef w;
+    w.type = QType::F32, w.data = v.data(), w.rows = v.dim(0), w.cols = v.dim(1);
+    return w;
+  };
+  auto vec = [&](int64_t i) { return params_[i].value.data(); };
+  LlamaWeights w;
+  w.embed = ref(embed_);
+  w.lm_head = ref(lm_head_);
+  w.norm = vec(norm_);
+  for (const Block& b : blocks_) {
+    LlamaWeights::Layer L;
+    L.attn_norm = vec(b.attn_norm), L.ffn_norm = vec(b.ffn_norm);
+    L.q = ref(b.q), L.k = ref(b.k), L.v = ref(b.v), L.o = ref(b.o);
+    L.gate = ref(b.gate), L.up = ref(b.up), L.down = ref(b.down);
+    w.layers.push_back(L);
+  }
+  return w;
+}
+
+}  // namespace mnemo
