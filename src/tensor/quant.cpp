@@ -1,12 +1,24 @@
 #include "tensor/quant.h"
 
-#include <immintrin.h>
-
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "base/error.h"
+#include "base/thread_pool.h"
+#include "tensor/kernels.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define MNEMO_QUANT_AVX512 1
+// GCC 12 reports its own _mm512_undefined_* placeholders as uninitialised once inlined (see tensor/simd.h).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace mnemo {
+
+// ============================================================================================== half formats
 
 uint16_t fp32_to_fp16(float f) {
   uint32_t x;
@@ -17,28 +29,32 @@ uint16_t fp32_to_fp16(float f) {
   if (ax < 0x38800000) {  // below the smallest normal half (2^-14): subnormal or zero
     if (ax < 0x33000000) return uint16_t(sign);  // < 2^-25 rounds to zero (2^-25 exactly ties to even 0)
     uint32_t exp = ax >> 23, man = (ax & 0x7fffff) | 0x800000;
-    uint32_t shift = 126 - exp;  // value = man * 2^(exp-150); half subnormal unit is 2^-24
+    uint32_t shift = 126 - exp;  // value = man * 2^(exp-150); the half subnormal unit is 2^-24
     uint32_t q = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
     if (rem > half || (rem == half && (q & 1))) ++q;
     return uint16_t(sign | q);
   }
-  uint32_t r = ax + 0xfff + ((ax >> 13) & 1);  // round mantissa to 10 bits, nearest even
+  uint32_t r = ax + 0xfff + ((ax >> 13) & 1);  // round the mantissa to 10 bits, nearest even
   return uint16_t(sign | ((r - 0x38000000) >> 13));
 }
 
 void fp16_to_fp32_row(float* out, const uint16_t* in, int64_t n) {
   int64_t i = 0;
+#if MNEMO_QUANT_AVX512
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+#endif
   for (; i < n; ++i) out[i] = fp16_to_fp32(in[i]);
 }
 
 void bf16_to_fp32_row(float* out, const uint16_t* in, int64_t n) {
   int64_t i = 0;
+#if MNEMO_QUANT_AVX512
   for (; i + 16 <= n; i += 16) {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
     _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
   }
+#endif
   for (; i < n; ++i) out[i] = bf16_to_fp32(in[i]);
 }
 
@@ -48,6 +64,636 @@ void fp32_to_bf16_row(uint16_t* out, const float* in, int64_t n) {
 
 void fp32_to_fp16_row(uint16_t* out, const float* in, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp32_to_fp16(in[i]);
+}
+
+// ============================================================================================== type table
+
+namespace {
+
+struct TypeInfo {
+  QType t;
+  const char* name;
+  int64_t block, bytes;
+  bool dequant;
+};
+constexpr TypeInfo kTypes[] = {
+    {QType::F32, "F32", 1, 4, true},      {QType::F16, "F16", 1, 2, true},
+    {QType::Q4_0, "Q4_0", 32, 18, true},  {QType::Q4_1, "Q4_1", 32, 20, true},
+    {QType::Q5_0, "Q5_0", 32, 22, true},  {QType::Q5_1, "Q5_1", 32, 24, true},
+    {QType::Q8_0, "Q8_0", 32, 34, true},  {QType::Q8_1, "Q8_1", 32, 36, true},
+    {QType::Q2_K, "Q2_K", 256, 84, true}, {QType::Q3_K, "Q3_K", 256, 110, true},
+    {QType::Q4_K, "Q4_K", 256, 144, true}, {QType::Q5_K, "Q5_K", 256, 176, true},
+    {QType::Q6_K, "Q6_K", 256, 210, true}, {QType::Q8_K, "Q8_K", 256, 292, true},
+    {QType::I8, "I8", 1, 1, false},       {QType::I16, "I16", 1, 2, false},
+    {QType::I32, "I32", 1, 4, false},     {QType::I64, "I64", 1, 8, false},
+    {QType::F64, "F64", 1, 8, false},     {QType::BF16, "BF16", 1, 2, true},
+};
+
+const TypeInfo* info(uint32_t t) {
+  for (auto& i : kTypes)
+    if (uint32_t(i.t) == t) return &i;
+  return nullptr;
+}
+
+const TypeInfo& must(QType t) {
+  const TypeInfo* i = info(uint32_t(t));
+  MNEMO_CHECK(i, "unknown quantization type ", uint32_t(t));
+  return *i;
+}
+
+template <typename B>
+const B* blocks(const void* p) {
+  return static_cast<const B*>(p);
+}
+
+inline float h2f(uint16_t h) { return fp16_to_fp32(h); }
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block (12 packed bytes).
+inline void k_scale_min(const uint8_t* s, int j, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = uint8_t((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+    *m = uint8_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+}  // namespace
+
+const char* qtype_name(uint32_t type) {
+  const TypeInfo* i = info(type);
+  return i ? i->name : nullptr;
+}
+bool qtype_known(uint32_t type) { return info(type) != nullptr; }
+int64_t qtype_block_size(QType t) { return must(t).block; }
+int64_t qtype_block_bytes(QType t) { return must(t).bytes; }
+bool qtype_dequantizable(QType t) {
+  const TypeInfo* i = info(uint32_t(t));
+  return i && i->dequant;
+}
+
+// ============================================================================================== reference
+
+namespace ref {
+
+// Plain loops over the layouts in quant.h. Every value is (d * q) + m with a separate multiply and add.
+void dequantize_row(QType t, const void* in, float* y, int64_t n) {
+  MNEMO_CHECK(qtype_dequantizable(t), "cannot dequantize type ", qtype_name(uint32_t(t)));
+  MNEMO_CHECK(n % qtype_block_size(t) == 0, "row of ", n, " values is not whole blocks of ", qtype_name(uint32_t(t)));
+  switch (t) {
+    case QType::F32: std::memcpy(y, in, size_t(n) * 4); return;
+    case QType::F16: {
+      const uint8_t* p = static_cast<const uint8_t*>(in);
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        y[i] = h2f(h);
+      }
+      return;
+    }
+    case QType::BF16: {
+      const uint8_t* p = static_cast<const uint8_t*>(in);
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        y[i] = bf16_to_fp32(h);
+      }
+      return;
+    }
+    case QType::Q4_0:
+      for (int64_t b = 0; b < n / QK4_0; ++b, y += QK4_0) {
+        const BlockQ4_0& x = blocks<BlockQ4_0>(in)[b];
+        const float d = h2f(x.d);
+        for (int j = 0; j < QK4_0 / 2; ++j) {
+          y[j] = d * float((x.qs[j] & 0x0f) - 8);
+          y[j + QK4_0 / 2] = d * float((x.qs[j] >> 4) - 8);
+        }
+      }
+      return;
+    case QType::Q4_1:
+      for (int64_t b = 0; b < n / QK4_1; ++b, y += QK4_1) {
+        const BlockQ4_1& x = blocks<BlockQ4_1>(in)[b];
+        const float d = h2f(x.d), m = h2f(x.m);
+        for (int j = 0; j < QK4_1 / 2; ++j) {
+          y[j] = d * float(x.qs[j] & 0x0f) + m;
+          y[j + QK4_1 / 2] = d * float(x.qs[j] >> 4) + m;
+        }
+      }
+      return;
+    case QType::Q5_0:
+      for (int64_t b = 0; b < n / QK5_0; ++b, y += QK5_0) {
+        const BlockQ5_0& x = blocks<BlockQ5_0>(in)[b];
+        const float d = h2f(x.d);
+        uint32_t qh;
+        std::memcpy(&qh, x.qh, 4);
+        for (int j = 0; j < QK5_0 / 2; ++j) {
+          int lo = (x.qs[j] & 0x0f) | int((qh >> j) & 1) << 4;
+          int hi = (x.qs[j] >> 4) | int((qh >> (j + 16)) & 1) << 4;
+          y[j] = d * float(lo - 16);
+          y[j + QK5_0 / 2] = d * float(hi - 16);
+        }
+      }
+      return;
+    case QType::Q5_1:
+      for (int64_t b = 0; b < n / QK5_1; ++b, y += QK5_1) {
+        const BlockQ5_1& x = blocks<BlockQ5_1>(in)[b];
+        const float d = h2f(x.d), m = h2f(x.m);
+        uint32_t qh;
+        std::memcpy(&qh, x.qh, 4);
+        for (int j = 0; j < QK5_1 / 2; ++j) {
+          int lo = (x.qs[j] & 0x0f) | int((qh >> j) & 1) << 4;
+          int hi = (x.qs[j] >> 4) | int((qh >> (j + 16)) & 1) << 4;
+          y[j] = d * float(lo) + m;
+          y[j + QK5_1 / 2] = d * float(hi) + m;
+        }
+      }
+      return;
+    case QType::Q8_0:
+      for (int64_t b = 0; b < n / QK8_0; ++b, y += QK8_0) {
+        const BlockQ8_0& x = blocks<BlockQ8_0>(in)[b];
+        const float d = h2f(x.d);
+        for (int j = 0; j < QK8_0; ++j) y[j] = float(x.qs[j]) * d;
+      }
+      return;
+    case QType::Q8_1:
+      for (int64_t b = 0; b < n / QK8_1; ++b, y += QK8_1) {
+        const BlockQ8_1& x = blocks<BlockQ8_1>(in)[b];
+        const float d = h2f(x.d);
+        for (int j = 0; j < QK8_1; ++j) y[j] = float(x.qs[j]) * d;
+      }
+      return;
+    case QType::Q2_K:
+      // 16 sub-blocks of 16: scale (low nibble) and min (high nibble). Quant i sits in byte
+      // qs[(i / 128) * 32 + i % 32] at bit 2 * ((i % 128) / 32).
+      for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
+        const BlockQ2_K& x = blocks<BlockQ2_K>(in)[b];
+        const float d = h2f(x.d), dmin = h2f(x.dmin);
+        for (int i = 0; i < QK_K; ++i) {
+          const uint8_t sc = x.scales[i / 16];
+          const float dl = d * float(sc & 0x0f), ml = dmin * float(sc >> 4);
+          const int q = (x.qs[(i / 128) * 32 + i % 32] >> (2 * ((i % 128) / 32))) & 3;
+          y[i] = dl * float(q) - ml;
+        }
+      }
+      return;
+    case QType::Q3_K:
+      // 16 signed 6-bit scales (low 4 bits in bytes 0..7, high 2 bits in bytes 8..11), 2 low quant bits as Q2_K,
+      // and a high bit in hmask[i % 32] bit i / 32 whose ABSENCE subtracts 4.
+      for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
+        const BlockQ3_K& x = blocks<BlockQ3_K>(in)[b];
+        const float d = h2f(x.d);
+        for (int i = 0; i < QK_K; ++i) {
+          const int s = i / 16;
+          const int lo = (s < 8 ? x.scales[s] : x.scales[s - 8] >> 4) & 0x0f;
+          const int hi = (x.scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+          const float dl = d * float((lo | hi << 4) - 32);
+          const int ql = (x.qs[(i / 128) * 32 + i % 32] >> (2 * ((i % 128) / 32))) & 3;
+          const int h = (x.hmask[i % 32] >> (i / 32)) & 1;
+          y[i] = dl * float(ql - (h ? 0 : 4));
+        }
+      }
+      return;
+    case QType::Q4_K:
+      // 8 sub-blocks of 32 with 6-bit scales and mins; sub-block j's quants are the low (j even) or high (j odd)
+      // nibbles of qs[(j / 2) * 32 .. + 32].
+      for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
+        const BlockQ4_K& x = blocks<BlockQ4_K>(in)[b];
+        const float d = h2f(x.d), dmin = h2f(x.dmin);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc, m;
+          k_scale_min(x.scales, j, &sc, &m);
+          const float dl = d * float(sc), ml = dmin * float(m);
+          for (int l = 0; l < 32; ++l) {
+            const int q = (x.qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f;
+            y[j * 32 + l] = dl * float(q) - ml;
+          }
+        }
+      }
+      return;
+    case QType::Q5_K:
+      // As Q4_K, plus a fifth bit: bit j of qh[l] for value l of sub-block j.
+      for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
+        const BlockQ5_K& x = blocks<BlockQ5_K>(in)[b];
+        const float d = h2f(x.d), dmin = h2f(x.dmin);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc, m;
+          k_scale_min(x.scales, j, &sc, &m);
+          const float dl = d * float(sc), ml = dmin * float(m);
+          for (int l = 0; l < 32; ++l) {
+            const int q = ((x.qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f) | (((x.qh[l] >> j) & 1) << 4);
+            y[j * 32 + l] = dl * float(q) - ml;
+          }
+        }
+      }
+      return;
+    case QType::Q6_K:
+      // 16 sub-blocks of 16 with int8 scales. Value i (half h = i / 128, r = i % 128): low 4 bits from
+      // ql[h * 64 + r % 64] (low nibble for r < 64, high otherwise), high 2 bits from qh[h * 32 + r % 32] at bit
+      // 2 * (r / 32); q - 32.
+      for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
+        const BlockQ6_K& x = blocks<BlockQ6_K>(in)[b];
+        const float d = h2f(x.d);
+        for (int i = 0; i < QK_K; ++i) {
+          const int h = i / 128, r = i % 128;
+          const int lo = (x.ql[h * 64 + r % 64] >> (4 * (r / 64))) & 0x0f;
+          const int hi = (x.qh[h * 32 + r % 32] >> (2 * (r / 32))) & 3;
+          y[i] = (d * float(x.scales[i / 16])) * float((lo | hi << 4) - 32);
+        }
+      }
+      return;
+    case QType::Q8_K:
+      for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
+        const BlockQ8_K& x = blocks<BlockQ8_K>(in)[b];
+        for (int i = 0; i < QK_K; ++i) y[i] = x.d * float(x.qs[i]);
+      }
+      return;
+    default: MNEMO_CHECK(false, "unreachable");
+  }
+}
+
+void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows, int64_t cols) {
+  const int64_t rb = row_bytes(t, cols);
+  std::vector<float> w(static_cast<size_t>(cols));  // (cols) one dequantized row
+  for (int64_t r = 0; r < rows; ++r) {
+    ref::dequantize_row(t, static_cast<const uint8_t*>(W) + r * rb, w.data(), cols);
+    double acc = 0;  // the reference sums in double: the fast kernel is held to it with a relative tolerance
+    for (int64_t c = 0; c < cols; ++c) acc += double(w[size_t(c)]) * double(x[c]);
+    y[r] = float(acc);
+  }
+}
+
+}  // namespace ref
+
+// ============================================================================================== fast kernels
+
+#if MNEMO_QUANT_AVX512
+namespace {
+
+// The 32 quants of a 4-bit block as two vectors of 16 fp32: values 0..15 (low nibbles), 16..31 (high nibbles).
+inline void nibbles(const uint8_t* qs, __m512i* lo, __m512i* hi) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0f);
+  *lo = _mm512_cvtepu8_epi32(_mm_and_si128(b, m));
+  *hi = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), m));
+}
+// Adds 16 to the quants whose fifth bit is set (bit j of qh for value j).
+inline void fifth_bits(const uint8_t* qh_bytes, __m512i* lo, __m512i* hi) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  *lo = _mm512_mask_add_epi32(*lo, __mmask16(qh & 0xffff), *lo, sixteen);
+  *hi = _mm512_mask_add_epi32(*hi, __mmask16(qh >> 16), *hi, sixteen);
+}
+inline void bytes8(const int8_t* qs, __m512i* lo, __m512i* hi) {
+  *lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  *hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)));
+}
+
+// Block decoders: the 32 values of block b as two integer vectors (before scaling) plus the block's d and m
+// (m = 0 for symmetric types; `offset` is subtracted from the integers first, 8 for Q4_0, 16 for Q5_0).
+struct DecQ4_0 {
+  static constexpr bool kMin = false;
+  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+    const BlockQ4_0& x = blocks<BlockQ4_0>(p)[b];
+    nibbles(x.qs, lo, hi);
+    const __m512i eight = _mm512_set1_epi32(8);
+    *lo = _mm512_sub_epi32(*lo, eight);
+    *hi = _mm512_sub_epi32(*hi, eight);
+    *d = h2f(x.d);
+    *m = 0;
+  }
+};
+struct DecQ4_1 {
+  static constexpr bool kMin = true;
+  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+    const BlockQ4_1& x = blocks<BlockQ4_1>(p)[b];
+    nibbles(x.qs, lo, hi);
+    *d = h2f(x.d);
+    *m = h2f(x.m);
+  }
+};
+struct DecQ5_0 {
+  static constexpr bool kMin = false;
+  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+    const BlockQ5_0& x = blocks<BlockQ5_0>(p)[b];
+    nibbles(x.qs, lo, hi);
+    fifth_bits(x.qh, lo, hi);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    *lo = _mm512_sub_epi32(*lo, sixteen);
+    *hi = _mm512_sub_epi32(*hi, sixteen);
+    *d = h2f(x.d);
+    *m = 0;
+  }
+};
+struct DecQ5_1 {
+  static constexpr bool kMin = true;
+  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+    const BlockQ5_1& x = blocks<BlockQ5_1>(p)[b];
+    nibbles(x.qs, lo, hi);
+    fifth_bits(x.qh, lo, hi);
+    *d = h2f(x.d);
+    *m = h2f(x.m);
+  }
+};
+struct DecQ8_0 {
+  static constexpr bool kMin = false;
+  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+    const BlockQ8_0& x = blocks<BlockQ8_0>(p)[b];
+    bytes8(x.qs, lo, hi);
+    *d = h2f(x.d);
+    *m = 0;
+  }
+};
+struct DecQ8_1 {
+  static constexpr bool kMin = false;
+  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+    const BlockQ8_1& x = blocks<BlockQ8_1>(p)[b];
+    bytes8(x.qs, lo, hi);
+    *d = h2f(x.d);
+    *m = 0;
+  }
+};
+
+// Dequantize: d * q (+ m), multiply and add kept separate so the result is bit-exact with the reference.
+template <typename Dec>
+void dequant_blocks(const void* in, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += 32) {
+    __m512i lo, hi;
+    float d, m;
+    Dec::get(in, b, &lo, &hi, &d, &m);
+    const __m512 dv = _mm512_set1_ps(d);
+    __m512 vlo = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(lo)), vhi = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(hi));
+    if (Dec::kMin) {
+      const __m512 mv = _mm512_set1_ps(m);
+      vlo = _mm512_add_ps(vlo, mv);
+      vhi = _mm512_add_ps(vhi, mv);
+    }
+    _mm512_storeu_ps(y, vlo);
+    _mm512_storeu_ps(y + 16, vhi);
+  }
+}
+
+// One row of W (nb blocks) dotted with x: sum_b d_b * (q_b . x_b) + m_b * sum(x_b). Two blocks per step with
+// separate accumulators so consecutive FMAs do not wait on each other.
+template <typename Dec>
+float dot_row(const void* row, const float* x, int64_t nb) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m512 accm0 = _mm512_setzero_ps(), accm1 = _mm512_setzero_ps();
+  auto step = [&](int64_t b, __m512& acc, __m512& accm) {
+    __m512i lo, hi;
+    float d, m;
+    Dec::get(row, b, &lo, &hi, &d, &m);
+    const __m512 xlo = _mm512_loadu_ps(x + b * 32), xhi = _mm512_loadu_ps(x + b * 32 + 16);
+    const __m512 qx = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), xhi, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), xlo));
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), qx, acc);
+    if (Dec::kMin) accm = _mm512_fmadd_ps(_mm512_set1_ps(m), _mm512_add_ps(xlo, xhi), accm);
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    step(b, acc0, accm0);
+    step(b + 1, acc1, accm1);
+  }
+  if (b < nb) step(b, acc0, accm0);
+  __m512 acc = _mm512_add_ps(acc0, acc1);
+  if (Dec::kMin) acc = _mm512_add_ps(acc, _mm512_add_ps(accm0, accm1));
+  return _mm512_reduce_add_ps(acc);
+}
+
+float dot_f32(const float* w, const float* x, int64_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+  }
+  for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+  if (i < n) {
+    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
+    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i), _mm512_maskz_loadu_ps(k, x + i), a0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+// Half rows: widen 16 at a time and FMA against x.
+template <bool kBf16>
+float dot_half(const uint16_t* w, const float* x, int64_t n) {
+  auto widen = [](__m256i h) {
+    if constexpr (kBf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else return _mm512_cvtph_ps(h);
+  };
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16))),
+                         _mm512_loadu_ps(x + i + 16), a1);
+  }
+  float tail = 0;
+  for (; i < n; ++i) tail += (kBf16 ? bf16_to_fp32(w[i]) : fp16_to_fp32(w[i])) * x[i];
+  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
+}
+
+}  // namespace
+#endif
+
+void dequantize_row(QType t, const void* in, float* out, int64_t n) {
+#if MNEMO_QUANT_AVX512
+  if (!reference_kernels()) {
+    MNEMO_CHECK(n % qtype_block_size(t) == 0, "row of ", n, " values is not whole blocks of ", qtype_name(uint32_t(t)));
+    const int64_t nb = n / 32;
+    switch (t) {
+      case QType::F16:
+        if (reinterpret_cast<uintptr_t>(in) % 2 == 0) return fp16_to_fp32_row(out, static_cast<const uint16_t*>(in), n);
+        break;
+      case QType::BF16:
+        if (reinterpret_cast<uintptr_t>(in) % 2 == 0) return bf16_to_fp32_row(out, static_cast<const uint16_t*>(in), n);
+        break;
+      case QType::Q4_0: return dequant_blocks<DecQ4_0>(in, out, nb);
+      case QType::Q4_1: return dequant_blocks<DecQ4_1>(in, out, nb);
+      case QType::Q5_0: return dequant_blocks<DecQ5_0>(in, out, nb);
+      case QType::Q5_1: return dequant_blocks<DecQ5_1>(in, out, nb);
+      case QType::Q8_0: return dequant_blocks<DecQ8_0>(in, out, nb);
+      case QType::Q8_1: return dequant_blocks<DecQ8_1>(in, out, nb);
+      default: break;  // F32 and the K types: the plain loops (memcpy / already cheap next to reading the file)
+    }
+  }
+#endif
+  ref::dequantize_row(t, in, out, n);
+}
+
+void dequantize_rows(QType t, const void* in, float* out, int64_t rows, int64_t cols) {
+  const int64_t rb = row_bytes(t, cols);
+  parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) dequantize_row(t, static_cast<const uint8_t*>(in) + r * rb, out + r * cols, cols);
+      },
+      std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)));
+}
+
+void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows, int64_t cols) {
+  MNEMO_CHECK(qtype_dequantizable(t), "quant_matvec: type ", qtype_name(uint32_t(t)), " has no matvec");
+  MNEMO_CHECK(cols % qtype_block_size(t) == 0, "quant_matvec: ", cols, " columns are not whole blocks of ",
+              qtype_name(uint32_t(t)));
+  if (reference_kernels()) return ref::quant_matvec(t, y, W, x, rows, cols);
+#if MNEMO_QUANT_AVX512
+  if (t == QType::F32) return matvec(y, static_cast<const float*>(W), x, nullptr, rows, cols);
+  const int64_t rb = row_bytes(t, cols), nb = cols / 32;
+  const uint8_t* base = static_cast<const uint8_t*>(W);
+  // Grain: about 32 KiB of weights per worker before the work is split.
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(rb, 1));
+  auto run = [&](auto row_dot) {
+    parallel_for(
+        rows, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) y[r] = row_dot(base + r * rb);
+        },
+        grain);
+  };
+  switch (t) {
+    case QType::F16:
+      if (reinterpret_cast<uintptr_t>(W) % 2 == 0 && rb % 2 == 0)
+        return run([&](const uint8_t* w) { return dot_half<false>(reinterpret_cast<const uint16_t*>(w), x, cols); });
+      break;
+    case QType::BF16:
+      if (reinterpret_cast<uintptr_t>(W) % 2 == 0 && rb % 2 == 0)
+        return run([&](const uint8_t* w) { return dot_half<true>(reinterpret_cast<const uint16_t*>(w), x, cols); });
+      break;
+    case QType::Q4_0: return run([&](const uint8_t* w) { return dot_row<DecQ4_0>(w, x, nb); });
+    case QType::Q4_1: return run([&](const uint8_t* w) { return dot_row<DecQ4_1>(w, x, nb); });
+    case QType::Q5_0: return run([&](const uint8_t* w) { return dot_row<DecQ5_0>(w, x, nb); });
+    case QType::Q5_1: return run([&](const uint8_t* w) { return dot_row<DecQ5_1>(w, x, nb); });
+    case QType::Q8_0: return run([&](const uint8_t* w) { return dot_row<DecQ8_0>(w, x, nb); });
+    case QType::Q8_1: return run([&](const uint8_t* w) { return dot_row<DecQ8_1>(w, x, nb); });
+    default: break;
+  }
+  // Everything else: dequantize a row into a per-worker buffer, then an fp32 dot.
+  parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        std::vector<float> w(static_cast<size_t>(cols));  // (cols) one dequantized row, allocated once per worker per call
+        for (int64_t r = r0; r < r1; ++r) {
+          dequantize_row(t, base + r * rb, w.data(), cols);
+          y[r] = dot_f32(w.data(), x, cols);
+        }
+      },
+      grain);
+#else
+  ref::quant_matvec(t, y, W, x, rows, cols);
+#endif
+}
+
+// ============================================================================================== quantization
+
+bool qtype_quantizable(QType t) {
+  switch (t) {
+    case QType::F32: case QType::F16: case QType::BF16: case QType::Q4_0: case QType::Q4_1:
+    case QType::Q5_0: case QType::Q5_1: case QType::Q8_0: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+// The value of largest magnitude (with its sign), and the min and max, of one block.
+void block_stats(const float* x, int n, float* absmax_signed, float* mn, float* mx) {
+  float amax = 0, sv = 0, lo = x[0], hi = x[0];
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), sv = x[i];
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  *absmax_signed = sv;
+  *mn = lo;
+  *mx = hi;
+}
+
+// Symmetric 4/5-bit: d = (value of largest magnitude) / -(2^(bits-1)) so that value maps to the end of the range.
+template <int kMaxQ, int kOffset>
+void quant_sym(const float* x, float d, uint8_t* q) {
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(kMaxQ, int(x[j] * id + (kOffset + 0.5f))));
+}
+template <int kMaxQ>
+void quant_asym(const float* x, float d, float mn, uint8_t* q) {
+  const float id = d != 0 ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 32; ++j) q[j] = uint8_t(std::min(kMaxQ, int((x[j] - mn) * id + 0.5f)));
+}
+void pack_nibbles(const uint8_t* q, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = uint8_t((q[j] & 0x0f) | (q[j + 16] & 0x0f) << 4);
+}
+void pack_fifth(const uint8_t* q, uint8_t* qh_bytes) {
+  uint32_t qh = 0;
+  for (int j = 0; j < 32; ++j) qh |= uint32_t((q[j] >> 4) & 1) << j;
+  std::memcpy(qh_bytes, &qh, 4);
+}
+
+}  // namespace
+
+void quantize_row(QType t, const float* in, void* out, int64_t n) {
+  MNEMO_CHECK(qtype_quantizable(t), "cannot quantize to ", qtype_name(uint32_t(t)));
+  MNEMO_CHECK(n % qtype_block_size(t) == 0, "row of ", n, " values is not whole blocks of ", qtype_name(uint32_t(t)));
+  uint8_t q[32];
+  float sv, mn, mx;
+  switch (t) {
+    case QType::F32: std::memcpy(out, in, size_t(n) * 4); return;
+    case QType::F16: fp32_to_fp16_row(static_cast<uint16_t*>(out), in, n); return;
+    case QType::BF16: fp32_to_bf16_row(static_cast<uint16_t*>(out), in, n); return;
+    case QType::Q4_0:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        BlockQ4_0& y = static_cast<BlockQ4_0*>(out)[b];
+        block_stats(in + b * 32, 32, &sv, &mn, &mx);
+        const float d = sv / -8;
+        quant_sym<15, 8>(in + b * 32, d, q);
+        y.d = fp32_to_fp16(d);
+        pack_nibbles(q, y.qs);
+      }
+      return;
+    case QType::Q4_1:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        BlockQ4_1& y = static_cast<BlockQ4_1*>(out)[b];
+        block_stats(in + b * 32, 32, &sv, &mn, &mx);
+        const float d = (mx - mn) / 15;
+        quant_asym<15>(in + b * 32, d, mn, q);
+        y.d = fp32_to_fp16(d);
+        y.m = fp32_to_fp16(mn);
+        pack_nibbles(q, y.qs);
+      }
+      return;
+    case QType::Q5_0:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        BlockQ5_0& y = static_cast<BlockQ5_0*>(out)[b];
+        block_stats(in + b * 32, 32, &sv, &mn, &mx);
+        const float d = sv / -16;
+        quant_sym<31, 16>(in + b * 32, d, q);
+        y.d = fp32_to_fp16(d);
+        pack_fifth(q, y.qh);
+        pack_nibbles(q, y.qs);
+      }
+      return;
+    case QType::Q5_1:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        BlockQ5_1& y = static_cast<BlockQ5_1*>(out)[b];
+        block_stats(in + b * 32, 32, &sv, &mn, &mx);
+        const float d = (mx - mn) / 31;
+        quant_asym<31>(in + b * 32, d, mn, q);
+        y.d = fp32_to_fp16(d);
+        y.m = fp32_to_fp16(mn);
+        pack_fifth(q, y.qh);
+        pack_nibbles(q, y.qs);
+      }
+      return;
+    case QType::Q8_0:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        BlockQ8_0& y = static_cast<BlockQ8_0*>(out)[b];
+        block_stats(in + b * 32, 32, &sv, &mn, &mx);
+        const float d = std::fabs(sv) / 127, id = d != 0 ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 32; ++j) y.qs[j] = int8_t(std::round(in[b * 32 + j] * id));
+        y.d = fp32_to_fp16(d);
+      }
+      return;
+    default: MNEMO_CHECK(false, "unreachable");
+  }
 }
 
 }  // namespace mnemo

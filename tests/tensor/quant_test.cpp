@@ -1,0 +1,249 @@
+// Block quantization: layouts, reference vs AVX-512 dequantization (bit-exact), quantize round trips, and the
+// quantized matvec against dequantize-then-fp32. Agreement with llama.cpp's own definition of every type is
+// checked by tests/oracle/test_formats.py (against the gguf Python package).
+#include "tensor/quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "tensor/kernels.h"
+
+using namespace mnemo;
+
+namespace {
+
+const QType kAllTypes[] = {QType::F32,  QType::F16,  QType::BF16, QType::Q4_0, QType::Q4_1, QType::Q5_0,
+                           QType::Q5_1, QType::Q8_0, QType::Q8_1, QType::Q2_K, QType::Q3_K, QType::Q4_K,
+                           QType::Q5_K, QType::Q6_K, QType::Q8_K};
+
+// Offsets of the fp16 scale fields inside one block (random bytes there could be inf/NaN).
+std::vector<int> half_fields(QType t) {
+  switch (t) {
+    case QType::Q4_0: case QType::Q5_0: case QType::Q8_0: return {0};
+    case QType::Q4_1: case QType::Q5_1: case QType::Q8_1: case QType::Q4_K: case QType::Q5_K: return {0, 2};
+    case QType::Q2_K: return {80, 82};
+    case QType::Q3_K: return {108};
+    case QType::Q6_K: return {208};
+    default: return {};
+  }
+}
+
+// n values of type t: random quants, finite random scales (so every bit of the layout is exercised).
+std::vector<uint8_t> random_row(QType t, int64_t n, std::mt19937& gen) {
+  std::vector<uint8_t> bytes(size_t(row_bytes(t, n)));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& b : bytes) b = uint8_t(byte(gen));
+  const int64_t bs = qtype_block_bytes(t), nb = int64_t(bytes.size()) / bs;
+  auto put_half = [&](size_t at, float v) {
+    uint16_t h = fp32_to_fp16(v);
+    std::memcpy(&bytes[at], &h, 2);
+  };
+  if (t == QType::F32)
+    for (int64_t i = 0; i < n; ++i) {
+      float v = normal(gen);
+      std::memcpy(&bytes[size_t(i) * 4], &v, 4);
+    }
+  if (t == QType::F16) for (int64_t i = 0; i < n; ++i) put_half(size_t(i) * 2, normal(gen));
+  if (t == QType::BF16)
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h = fp32_to_bf16(normal(gen));
+      std::memcpy(&bytes[size_t(i) * 2], &h, 2);
+    }
+  if (t == QType::Q8_K)
+    for (int64_t b = 0; b < nb; ++b) {
+      float d = 0.01f * normal(gen);
+      std::memcpy(&bytes[size_t(b * bs)], &d, 4);
+    }
+  for (int64_t b = 0; b < nb; ++b)
+    for (int off : half_fields(t)) put_half(size_t(b * bs + off), 0.05f * normal(gen));
+  return bytes;
+}
+
+std::vector<float> deq(QType t, const std::vector<uint8_t>& bytes, int64_t n, bool reference) {
+  std::vector<float> out(static_cast<size_t>(n));
+  if (reference) ref::dequantize_row(t, bytes.data(), out.data(), n);
+  else dequantize_row(t, bytes.data(), out.data(), n);
+  return out;
+}
+
+}  // namespace
+
+TEST(Quant, LayoutsMatchTheFileFormat) {
+  EXPECT_STREQ(qtype_name(3), "Q4_1");
+  EXPECT_STREQ(qtype_name(14), "Q6_K");
+  EXPECT_EQ(qtype_name(4), nullptr);  // removed Q4_2
+  EXPECT_EQ(qtype_name(99), nullptr);
+  EXPECT_EQ(row_bytes(QType::Q4_1, 576), 18 * 20);
+  EXPECT_EQ(row_bytes(QType::Q8_0, 576), 18 * 34);
+  EXPECT_EQ(row_bytes(QType::Q6_K, 512), 2 * 210);
+  EXPECT_EQ(row_bytes(QType::BF16, 3), 6);
+}
+
+TEST(Quant, HandWorkedBlocks) {
+  // Q4_1: d = 0.5, m = -1; value j = 0.5 * q_j - 1 with q_j = j % 16 (low nibbles) and 15 - j % 16 (high).
+  BlockQ4_1 b41{};
+  b41.d = fp32_to_fp16(0.5f);
+  b41.m = fp32_to_fp16(-1.0f);
+  for (int j = 0; j < 16; ++j) b41.qs[j] = uint8_t(j | (15 - j) << 4);
+  // Q8_0: d = 0.25, q_j = j - 16.
+  BlockQ8_0 b80{};
+  b80.d = fp32_to_fp16(0.25f);
+  for (int j = 0; j < 32; ++j) b80.qs[j] = int8_t(j - 16);
+  // Q4_0: d = 2, all nibbles 3 -> (3 - 8) * 2 = -10.
+  BlockQ4_0 b40{};
+  b40.d = fp32_to_fp16(2.0f);
+  std::memset(b40.qs, 0x33, 16);
+  // Q5_0: d = 1, nibbles 0, fifth bit set on odd values -> odd: 16 - 16 = 0, even: -16.
+  BlockQ5_0 b50{};
+  b50.d = fp32_to_fp16(1.0f);
+  uint32_t qh = 0xaaaaaaaau;
+  std::memcpy(b50.qh, &qh, 4);
+  for (bool reference : {true, false}) {
+    set_reference_kernels(reference);
+    float y[32];
+    dequantize_row(QType::Q4_1, &b41, y, 32);
+    for (int j = 0; j < 16; ++j) {
+      EXPECT_EQ(y[j], 0.5f * float(j) - 1.0f);
+      EXPECT_EQ(y[j + 16], 0.5f * float(15 - j) - 1.0f);
+    }
+    dequantize_row(QType::Q8_0, &b80, y, 32);
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.25f * float(j - 16));
+    dequantize_row(QType::Q4_0, &b40, y, 32);
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], -10.0f);
+    dequantize_row(QType::Q5_0, &b50, y, 32);
+    for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], j % 2 ? 0.0f : -16.0f);
+  }
+  set_reference_kernels(false);
+
+  // Q6_K: d = 1, scales all 1, every quant 32 + 1 = 33 except value 200 -> 0 (so -32).
+  BlockQ6_K b6{};
+  b6.d = fp32_to_fp16(1.0f);
+  for (auto& s : b6.scales) s = 1;
+  for (auto& q : b6.ql) q = 0x11;          // low nibble 1 everywhere
+  for (auto& q : b6.qh) q = 0xaa;          // high bits 2 everywhere -> q = 1 | 2 << 4 = 33
+  // value 200: half 1, r = 72: ql[64 + 8] high nibble, qh[32 + 8] bits 4..5.
+  b6.ql[72] &= 0x0f;
+  b6.qh[40] &= uint8_t(~0x30);
+  float y6[256];
+  dequantize_row(QType::Q6_K, &b6, y6, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y6[i], i == 200 ? -32.0f : 1.0f) << i;
+}
+
+TEST(Quant, FastDequantizationIsBitExactWithTheReference) {
+  std::mt19937 gen(7);
+  for (QType t : kAllTypes) {
+    const int64_t n = qtype_block_size(t) == 256 ? 1024 : 160;
+    for (int rep = 0; rep < 4; ++rep) {
+      auto bytes = random_row(t, n, gen);
+      auto a = deq(t, bytes, n, true), b = deq(t, bytes, n, false);
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << qtype_name(uint32_t(t));
+      for (float v : a) ASSERT_TRUE(std::isfinite(v)) << qtype_name(uint32_t(t));
+    }
+  }
+  // Unaligned rows (a GGUF tensor may start at any byte in a hand-made file).
+  auto bytes = random_row(QType::F16, 33, gen);
+  std::vector<uint8_t> shifted(bytes.size() + 1);
+  std::memcpy(shifted.data() + 1, bytes.data(), bytes.size());
+  std::vector<float> a(33), b(33);
+  ref::dequantize_row(QType::F16, bytes.data(), a.data(), 33);
+  dequantize_row(QType::F16, shifted.data() + 1, b.data(), 33);
+  EXPECT_EQ(a, b);
+}
+
+TEST(Quant, QuantizeRoundTripErrorIsWithinHalfAStep) {
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 256;
+  std::vector<float> x(n);
+  for (auto& v : x) v = normal(gen);
+  x[5] = 0;  // and a block that is all equal values, where d = 0
+  std::vector<float> flat(32, 0.75f);
+  for (QType t : {QType::Q4_0, QType::Q4_1, QType::Q5_0, QType::Q5_1, QType::Q8_0, QType::F16, QType::BF16}) {
+    for (const auto* src : {&x, &flat}) {
+      const int64_t m = int64_t(src->size());
+      std::vector<uint8_t> q(size_t(row_bytes(t, m)));
+      quantize_row(t, src->data(), q.data(), m);
+      std::vector<float> back(static_cast<size_t>(m));
+      dequantize_row(t, q.data(), back.data(), m);
+      for (int64_t b = 0; b < m; b += 32) {
+        float lo = (*src)[b], hi = lo, amax = 0;
+        for (int j = 0; j < 32; ++j) {
+          lo = std::min(lo, (*src)[b + j]);
+          hi = std::max(hi, (*src)[b + j]);
+          amax = std::max(amax, std::fabs((*src)[b + j]));
+        }
+        // Step of the grid: range / levels for the asymmetric types, amax / half-levels for the symmetric ones;
+        // half a step of rounding plus fp16 rounding of the scale (and min), applied to the largest quant.
+        float step = 0;
+        switch (t) {
+          case QType::Q4_0: step = amax / 8; break;
+          case QType::Q5_0: step = amax / 16; break;
+          case QType::Q8_0: step = amax / 127; break;
+          case QType::Q4_1: step = (hi - lo) / 15; break;
+          case QType::Q5_1: step = (hi - lo) / 31; break;
+          case QType::F16: step = amax * 0x1p-10f; break;
+          case QType::BF16: step = amax * 0x1p-7f; break;
+          default: break;
+        }
+        // Q4_0 / Q5_0 map the extreme value to -8 / -16 steps, so the opposite side only reaches +7 / +15 and a
+        // value there can be clamped by up to one whole step.
+        const bool clamps = t == QType::Q4_0 || t == QType::Q5_0;
+        const float tol = (clamps ? 1.0f : 0.5f) * step + 2 * amax * 0x1p-11f + 1e-7f;
+        for (int j = 0; j < 32; ++j)
+          ASSERT_NEAR(back[size_t(b + j)], (*src)[b + j], tol) << qtype_name(uint32_t(t)) << " value " << b + j;
+      }
+    }
+  }
+}
+
+TEST(Quant, MatvecMatchesDequantizeThenFp32) {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (QType t : kAllTypes) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 256}, {130, 512}, {5, 1536}}) {
+      std::vector<uint8_t> W;
+      for (int64_t r = 0; r < rows; ++r) {
+        auto row = random_row(t, cols, gen);
+        W.insert(W.end(), row.begin(), row.end());
+      }
+      std::vector<float> x(static_cast<size_t>(cols)), dense(static_cast<size_t>(rows * cols)), want(static_cast<size_t>(rows)), got(static_cast<size_t>(rows)),
+          refy(static_cast<size_t>(rows));
+      for (auto& v : x) v = normal(gen);
+      dequantize_rows(t, W.data(), dense.data(), rows, cols);  // (rows, cols)
+      matvec(want.data(), dense.data(), x.data(), nullptr, rows, cols);
+      quant_matvec(t, got.data(), W.data(), x.data(), rows, cols);
+      ref::quant_matvec(t, refy.data(), W.data(), x.data(), rows, cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        // fp32 sums of `cols` products in different orders differ by at most cols * 2^-24 * sum |w x| (the
+        // classic worst case); a missing or misplaced block would be off by about sum |w x| / blocks, far more.
+        double sum_abs = 0;
+        for (int64_t c = 0; c < cols; ++c) sum_abs += std::fabs(double(dense[size_t(r * cols + c)]) * x[size_t(c)]);
+        const double tol = double(cols) * 0x1p-24 * sum_abs + 1e-30;
+        ASSERT_NEAR(got[size_t(r)], want[size_t(r)], tol) << qtype_name(uint32_t(t)) << " row " << r;
+        ASSERT_NEAR(got[size_t(r)], refy[size_t(r)], tol) << qtype_name(uint32_t(t)) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(Quant, MatvecDoesNotDependOnTheThreadCount) {
+  std::mt19937 gen(5);
+  const int64_t rows = 300, cols = 576;
+  std::vector<uint8_t> W = random_row(QType::Q4_1, rows * cols, gen);
+  std::vector<float> x(static_cast<size_t>(cols)), y1(static_cast<size_t>(rows)), y2(static_cast<size_t>(rows));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& v : x) v = normal(gen);
+  const int saved = num_threads();
+  set_num_threads(1);
+  quant_matvec(QType::Q4_1, y1.data(), W.data(), x.data(), rows, cols);
+  set_num_threads(2);
+  quant_matvec(QType::Q4_1, y2.data(), W.data(), x.data(), rows, cols);
+  set_num_threads(saved);
+  EXPECT_EQ(y1, y2);
+}
