@@ -1,0 +1,42 @@
+#pragma once
+// Loading Llama models from the two kinds of file mnemo accepts, and writing one kind from the other.
+//
+//   - GGUF (llama.cpp): the config comes from the llama.* metadata, the weights stay in the mapped file in their
+//     block types (Q4_1, Q8_0, F32, ...) and are read in place by LlamaRunner. llama.cpp's converter stores the
+//     rows of attn_q / attn_k permuted per head so that rotary pairs are adjacent (2i, 2i+1) — its "normal" rope —
+//     while transformers pairs i with i + hd/2. Rows are whole quantization blocks, so the loader un-permutes them
+//     by copying rows (no dequantization); afterwards q and k are in HF's layout and one rotary kernel serves both.
+//   - HF directory: config.json + model.safetensors with HF Llama names, loaded into an fp32 Llama.
+//
+// Every problem is a one-line Error naming the file and the field or tensor: a missing or mistyped metadata key,
+// a tensor missing, of a type mnemo cannot read, or of a shape the config does not imply.
+#include <memory>
+#include <string>
+
+#include "io/safetensors.h"
+#include "model/llama.h"
+
+namespace mnemo {
+
+// A Llama ready for inference: its config and weights; `model` is set when the weights are fp32 parameters (an
+// HF directory), so it can also be trained.
+struct LoadedLlama {
+  LlamaConfig config;
+  LlamaWeights weights;
+  std::shared_ptr<Llama> model;
+  std::string source;  // the path it came from
+};
+
+bool is_gguf_path(const std::string& path);
+// GGUF file or HF directory (by the path: *.gguf, or a directory).
+LoadedLlama load_llama(const std::string& path);
+LoadedLlama load_llama_gguf(const std::string& path);
+// An HF Llama directory as an fp32 Llama (Error when DIR is not a Llama directory).
+std::unique_ptr<Llama> load_llama_dir(const std::string& dir);
+// Dequantize a GGUF file's weights into an fp32 Llama (for convert and fine-tuning).
+std::unique_ptr<Llama> llama_from_gguf(const std::string& path);
+// Write DIR/config.json and DIR/model.safetensors (tensors as F32 or BF16; the tied lm_head left out, as
+// transformers saves it), each atomically.
+void save_llama_dir(const std::string& dir, const Llama& model, DType dtype = DType::F32);
+
+}  // namespace mnemo
