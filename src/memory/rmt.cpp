@@ -1,0 +1,308 @@
+#include "memory/rmt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "autograd/ops.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "memory/rmt_ops.h"
+
+namespace mnemo {
+
+// ---- config ----
+
+Json RmtConfig::to_json() const {
+  Json j = Json::object();
+  j["num_mem_tokens"] = num_mem_tokens;
+  j["segment_tokens"] = segment_tokens;
+  j["cls_id"] = int64_t(cls_id);
+  j["sep_id"] = int64_t(sep_id);
+  j["pad_id"] = int64_t(pad_id);
+  Json l = Json::array();
+  for (auto& s : labels) l.push_back(Json(s));
+  j["labels"] = l;
+  return j;
+}
+
+RmtConfig RmtConfig::from_json(const Json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(cat(source, ": \"rmt\" must be an object"));
+  RmtConfig c;
+  c.num_mem_tokens = j.int_or("num_mem_tokens", c.num_mem_tokens);
+  c.segment_tokens = j.int_or("segment_tokens", c.segment_tokens);
+  c.cls_id = int32_t(j.int_or("cls_id", c.cls_id));
+  c.sep_id = int32_t(j.int_or("sep_id", c.sep_id));
+  c.pad_id = int32_t(j.int_or("pad_id", c.pad_id));
+  const Json* l = j.find("labels");
+  if (!l || !l->is_array() || l->size() == 0) throw Error(cat(source, ": rmt.labels must be a non-empty array"));
+  for (auto& s : l->as_array()) c.labels.push_back(s.as_string(source + ": rmt.labels"));
+  return c;
+}
+
+void RmtConfig::validate(const BertConfig& b, const std::string& source) const {
+  if (num_mem_tokens <= 0) throw Error(cat(source, ": rmt.num_mem_tokens must be positive"));
+  if (segment_tokens <= 0) throw Error(cat(source, ": rmt.segment_tokens must be positive"));
+  if (seq_len() > b.max_position_embeddings)
+    throw Error(cat(source, ": rmt segment of ", seq_len(), " positions (", segment_tokens, " text + ", num_mem_tokens,
+                    " memory + 3 special) exceeds max_position_embeddings ", b.max_position_embeddings));
+  for (int32_t id : {cls_id, sep_id, pad_id})
+    if (id < 0 || id >= b.vocab_size)
+      throw Error(cat(source, ": rmt special token id ", id, " outside the vocabulary [0, ", b.vocab_size, ")"));
+  if (labels.empty()) throw Error(cat(source, ": rmt.labels is empty"));
+  if (b.head != BertHead::SequenceClassification || b.num_labels != int64_t(labels.size()))
+    throw Error(cat(source, ": the RMT backbone must be BertForSequenceClassification with num_labels ",
+                    labels.size()));
+}
+
+// ---- the encoder ----
+
+RmtEncoder::RmtEncoder(const BertConfig& backbone, const RmtConfig& rmt) : cfg_(rmt) {
+  cfg_.validate(backbone, "RMT config");
+  bert_ = std::make_unique<Bert>(backbone);
+  mem_params_.declare("rmt.memory", {cfg_.num_mem_tokens, backbone.hidden_size});  // (m,C)
+  mem_params_.allocate();
+  // The backbone's parameters by HF name. This mirrors Bert::encode with one change (the memory rows replace the
+  // word embeddings), because Bert::encode takes ids only; HF BertModel's inputs_embeds is the same hook.
+  ParameterSet& ps = bert_->params();
+  auto idx = [&](const std::string& name) {
+    const Parameter* p = ps.find(bert_->prefix() + name);
+    MNEMO_CHECK(p != nullptr, "RMT: backbone has no parameter ", bert_->prefix(), name);
+    return int64_t(p - ps.all().data());
+  };
+  word_ = idx("embeddings.word_embeddings.weight");
+  pos_ = idx("embeddings.position_embeddings.weight");
+  type_ = idx("embeddings.token_type_embeddings.weight");
+  emb_ln_w_ = idx("embeddings.LayerNorm.weight");
+  emb_ln_b_ = idx("embeddings.LayerNorm.bias");
+  for (int64_t l = 0; l < backbone.num_hidden_layers; ++l) {
+    const std::string p = cat("encoder.layer.", l, ".");
+    Layer y;
+    y.q_w = idx(p + "attention.self.query.weight"), y.q_b = idx(p + "attention.self.query.bias");
+    y.k_w = idx(p + "attention.self.key.weight"), y.k_b = idx(p + "attention.self.key.bias");
+    y.v_w = idx(p + "attention.self.value.weight"), y.v_b = idx(p + "attention.self.value.bias");
+    y.ao_w = idx(p + "attention.output.dense.weight"), y.ao_b = idx(p + "attention.output.dense.bias");
+    y.ao_ln_w = idx(p + "attention.output.LayerNorm.weight"), y.ao_ln_b = idx(p + "attention.output.LayerNorm.bias");
+    y.i_w = idx(p + "intermediate.dense.weight"), y.i_b = idx(p + "intermediate.dense.bias");
+    y.o_w = idx(p + "output.dense.weight"), y.o_b = idx(p + "output.dense.bias");
+    y.o_ln_w = idx(p + "output.LayerNorm.weight"), y.o_ln_b = idx(p + "output.LayerNorm.bias");
+    layers_.push_back(y);
+  }
+}
+
+void RmtEncoder::init_memory(uint64_t seed) {
+  const Tensor& w = bert_->params()[word_].value;  // (V,C)
+  double sum = 0, sq = 0;
+  for (int64_t i = 0; i < w.numel(); ++i) sum += w[i], sq += double(w[i]) * w[i];
+  const double n = double(w.numel()), mean = sum / n;
+  double sd = std::sqrt(std::max(0.0, sq / n - mean * mean));
+  if (!(sd > 0)) sd = 0.02;  // an all-zero (freshly declared) table
+  Rng rng(seed);
+  Tensor& m = mem_params_[0].value;
+  for (int64_t i = 0; i < m.numel(); ++i) m[i] = float(rng.normal() * sd);
+}
+
+Var RmtEncoder::initial_memory(Tape& t, int64_t B) {
+  const int64_t m = cfg_.num_mem_tokens;
+  auto* ids = static_cast<int32_t*>(t.alloc_bytes(size_t(B * m) * sizeof(int32_t)));  // (B*m)
+  for (int64_t i = 0; i < B * m; ++i) ids[i] = int32_t(i % m);
+  // A lookup of rows 0..m-1 per sample: backward sums the batch's gradients into the one parameter.
+  return ag::embedding(t, ids, B * m, mem_params_.var(t, 0));  // (B*m, C)
+}
+
+Var RmtEncoder::encode_embedded(Tape& t, const int32_t* ids, const uint8_t* key_valid, int64_t B, int64_t T,
+                                const std::vector<int64_t>& mem_rows, const Var& memory,
+                                const LayerObserver* observer) {
+  const BertConfig& bc = bert_->config();
+  const int64_t N = B * T, C = bc.hidden_size, H = bc.num_attention_heads;
+  ParameterSet& ps = bert_->params();
+  auto P = [&](int64_t i) { return ps.var(t, i); };
+  auto* pos = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));    // (N)
+  auto* types = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (N) all 0
+  for (int64_t n = 0; n < N; ++n) pos[n] = int32_t(n % T), types[n] = 0;
+  Var x = ag::embedding(t, ids, N, P(word_));     // (N,C)
+  x = ag::scatter_rows(t, x, mem_rows, memory);   // memory replaces the placeholders' word embeddings
+  x = ag::add(t, x, ag::embedding(t, types, N, P(type_)));
+  x = ag::add(t, x, ag::embedding(t, pos, N, P(pos_)));
+  x = ag::layernorm(t, x, P(emb_ln_w_), P(emb_ln_b_), bc.layer_norm_eps);
+  AttentionShape s;
+  s.B = B, s.Tq = T, s.Tk = T, s.H = H, s.Hkv = H, s.hs = C / H, s.causal = false;
+  const Gelu g = bc.gelu();
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& y = layers_[l];
+    Var q = ag::linear(t, x, P(y.q_w), P(y.q_b));  // (N,C) = (B,T,H,hs)
+    Var k = ag::linear(t, x, P(y.k_w), P(y.k_b));
+    Var v = ag::linear(t, x, P(y.v_w), P(y.v_b));
+    AttentionObserver per_layer;
+    if (observer) per_layer = [observer, l](const float* p, const AttentionShape& sh) { (*observer)(int(l), p, sh); };
+    Var a = ag::attention(t, q, k, v, s, key_valid, observer ? &per_layer : nullptr);  // (N,C)
+    a = ag::linear(t, a, P(y.ao_w), P(y.ao_b));
+    x = ag::layernorm(t, ag::add(t, a, x), P(y.ao_ln_w), P(y.ao_ln_b), bc.layer_norm_eps);  // post-LN
+    Var f = ag::gelu(t, ag::linear(t, x, P(y.i_w), P(y.i_b)), g);                             // (N,I)
+    f = ag::linear(t, f, P(y.o_w), P(y.o_b));
+    x = ag::layernorm(t, ag::add(t, f, x), P(y.o_ln_w), P(y.o_ln_b), bc.layer_norm_eps);
+  }
+  return x;  // (N,C)
+}
+
+RmtEncoder::SegmentOut RmtEncoder::segment(Tape& t, const int32_t* text, const int32_t* lengths, int64_t B,
+                                           const Var& memory, const LayerObserver* observer) {
+  const int64_t m = cfg_.num_mem_tokens, L = cfg_.segment_tokens, T = cfg_.seq_len(), N = B * T;
+  const int64_t V = bert_->config().vocab_size;
+  MNEMO_CHECK(memory.value.numel() == B * m * d_model(), "RMT: memory ", shape_str(memory.shape()), " for B=", B);
+  auto* ids = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (B,T)
+  auto* valid = static_cast<uint8_t*>(t.alloc_bytes(size_t(N)));                 // (B,T) 0 = padding key
+  std::vector<int64_t> mem_rows(size_t(B * m));                                  // (B*m) rows of x
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = lengths[b];
+    if (n < 0 || n > L) throw Error(cat("RMT: segment row ", b, " has ", n, " tokens, expected 0..", L));
+    int32_t* row = ids + b * T;
+    uint8_t* vrow = valid + b * T;
+    std::fill(row, row + T, cfg_.pad_id);
+    std::fill(vrow, vrow + T, uint8_t(0));
+    row[0] = cfg_.cls_id;
+    for (int64_t j = 0; j < m; ++j) mem_rows[size_t(b * m + j)] = b * T + 1 + j;  // placeholders keep [PAD]'s id
+    row[m + 1] = cfg_.sep_id;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t id = text[b * L + i];
+      if (id < 0 || id >= V) throw Error(cat("RMT: token id ", id, " outside the vocabulary [0, ", V, ")"));
+      row[m + 2 + i] = id;
+    }
+    row[m + 2 + n] = cfg_.sep_id;
+    std::fill(vrow, vrow + m + 3 + n, uint8_t(1));
+  }
+  SegmentOut out;
+  out.hidden = encode_embedded(t, ids, valid, B, T, mem_rows, memory, observer);  // (B*T, C)
+  out.memory = ag::select_rows(t, out.hidden, mem_rows);                           // (B*m, C)
+  return out;
+}
+
+Var RmtEncoder::classify(Tape& t, const Var& hidden, int64_t B) {
+  return bert_->classify(t, hidden, B, cfg_.seq_len());  // pooler on [CLS] (row b*T) + classifier
+}
+
+// ---- BPTT and streaming ----
+
+namespace {
+
+double mean_row_norm(const float* x, int64_t rows, int64_t C) {
+  double acc = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += double(x[r * C + c]) * x[r * C + c];
+    acc += std::sqrt(s);
+  }
+  return rows ? acc / double(rows) : 0.0;
+}
+
+// A constant graph input (no gradient) over persistent storage.
+Var constant(const Tensor& t) {
+  Var v;
+  v.value = t;
+  return v;
+}
+
+void score(const Var& logits, const std::vector<int32_t>& labels, int64_t B, int64_t K, RmtResult& r) {
+  r.logits.assign(logits.data(), logits.data() + B * K);
+  r.predictions.assign(size_t(B), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* row = logits.data() + b * K;
+    r.predictions[size_t(b)] = int32_t(std::max_element(row, row + K) - row);
+    if (labels[size_t(b)] >= 0) {
+      ++r.counted;
+      r.correct += r.predictions[size_t(b)] == labels[size_t(b)];
+    }
+  }
+}
+
+}  // namespace
+
+RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBatch& batch, int64_t bptt_depth) {
+  const int64_t B = batch.B, S = batch.S, L = model.config().segment_tokens, m = model.config().num_mem_tokens;
+  const int64_t C = model.d_model(), K = int64_t(model.config().labels.size());
+  MNEMO_CHECK(S >= 1 && B >= 1, "rmt_forward: empty batch");
+  MNEMO_CHECK(int64_t(batch.text.size()) == S * B * L && int64_t(batch.lengths.size()) == S * B &&
+                  int64_t(batch.labels.size()) == B,
+              "rmt_forward: batch arrays do not match B=", B, " S=", S, " L=", L);
+  MNEMO_CHECK(!scratch.recording(), "rmt_forward: scratch must be an inference tape");
+  for (int64_t b = 0; b < B; ++b)
+    if (batch.labels[size_t(b)] >= K)
+      throw Error(cat("RMT: label ", batch.labels[size_t(b)], " outside the head's ", K, " labels"));
+  const bool train = tape.recording();
+  // Segments before `first` run forward-only; with an inference tape, all of them do.
+  const int64_t first = !train ? S : (bptt_depth > 0 ? std::max<int64_t>(0, S - bptt_depth) : 0);
+  Tensor mem = Tensor::zeros({B * m, C});  // (B*m, C) memory handed between forward-only segments
+  auto seg_text = [&](int64_t s) { return batch.text.data() + s * B * L; };
+  auto seg_len = [&](int64_t s) { return batch.lengths.data() + s * B; };
+  RmtResult r;
+  Tape& fwd = train ? scratch : tape;
+  for (int64_t s = 0; s < first; ++s) {
+    fwd.reset();
+    Var in = s == 0 ? model.initial_memory(fwd, B) : constant(mem);
+    auto out = model.segment(fwd, seg_text(s), seg_len(s), B, in);
+    if (s + 1 == S) {  // the last segment (inference): answer
+      Var logits = model.classify(fwd, out.hidden, B);  // (B,K)
+      auto* targets = static_cast<int32_t*>(fwd.alloc_bytes(size_t(B) * sizeof(int32_t)));
+      std::copy(batch.labels.begin(), batch.labels.end(), targets);
+      r.loss = ag::cross_entropy(fwd, logits, targets).data()[0];
+      score(logits, batch.labels, B, K, r);
+    }
+    std::memcpy(mem.data(), out.memory.data(), size_t(B * m * C) * sizeof(float));
+    if (s + 1 == S) r.memory_norm = mean_row_norm(mem.data(), B * m, C);
+  }
+  if (!train) {
+    fwd.reset();
+    return r;
+  }
+  tape.reset();
+  Var memory = first == 0 ? model.initial_memory(tape, B) : constant(mem);
+  Var hidden;
+  for (int64_t s = first; s < S; ++s) {
+    auto out = model.segment(tape, seg_text(s), seg_len(s), B, memory);
+    memory = out.memory;
+    hidden = out.hidden;
+  }
+  Var logits = model.classify(tape, hidden, B);  // (B,K)
+  auto* targets = static_cast<int32_t*>(tape.alloc_bytes(size_t(B) * sizeof(int32_t)));
+  std::copy(batch.labels.begin(), batch.labels.end(), targets);
+  Var loss = ag::cross_entropy(tape, logits, targets);
+  r.loss = loss.data()[0];
+  score(logits, batch.labels, B, K, r);
+  r.memory_norm = mean_row_norm(memory.data(), B * m, C);
+  if (loss.needs_grad() && r.counted) tape.backward(loss);
+  return r;
+}
+
+std::vector<float> rmt_stream(RmtEncoder& model, Tape& tape, int64_t B,
+                              const std::function<bool(int32_t*, int32_t*)>& next, RmtStreamStats* stats,
+                              bool record_norms, const LayerObserver* observer) {
+  MNEMO_CHECK(!tape.recording(), "rmt_stream needs an inference tape");
+  const int64_t L = model.config().segment_tokens, m = model.config().num_mem_tokens, C = model.d_model();
+  const int64_t K = int64_t(model.config().labels.size());
+  std::vector<int32_t> text(size_t(B * L));  // (B,L): one segment
+  std::vector<int32_t> lengths(static_cast<size_t>(B));  // (B)
+  Tensor mem = Tensor::zeros({B * m, C});                         // (B*m, C)
+  std::vector<float> logits;
+  int64_t s = 0;
+  if (!next(text.data(), lengths.data())) throw Error("RMT: the input has no segments");
+  for (;;) {
+    tape.reset();
+    Var in = s == 0 ? model.initial_memory(tape, B) : constant(mem);
+    auto out = model.segment(tape, text.data(), lengths.data(), B, in, observer);
+    std::memcpy(mem.data(), out.memory.data(), size_t(B * m * C) * sizeof(float));
+    ++s;
+    if (record_norms && stats) stats->memory_norms.push_back(mean_row_norm(mem.data(), B * m, C));
+    // Look ahead: the answer is read from the last segment, so classify before its activations are rewound.
+    bool more = next(text.data(), lengths.data());
+    if (!more) {
+      Var lg = model.classify(tape, out.hidden, B);  // (B,K)
+      logits.assign(lg.data(), lg.data() + B * K);
+      tape.reset();
+      break;
+    }
+  }
+  if (stats) stats->segments = s;
+  return logits;
+}
+
+}  // namespace mnemo

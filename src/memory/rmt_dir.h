@@ -1,0 +1,37 @@
+#pragma once
+// RMT model directories (the layout is described at the top of memory/rmt.h).
+//
+// Two forms:
+//  - full: model.safetensors holds every tensor ("bert.*", "classifier.*", "rmt.memory"); transformers'
+//    BertForSequenceClassification.from_pretrained loads it (ignoring rmt.memory).
+//  - delta (for checked-in checkpoints that must stay small): config.json's "rmt" object has "delta_of": the path of
+//    the pretrained directory the model was fine-tuned from (relative to this directory, or absolute), and
+//    "delta_of_bytes": the size of its model.safetensors (checked at load, so a different base is an Error).
+//    model.safetensors holds "delta/NAME" = fine-tuned - pretrained (BF16) for each changed backbone tensor, and
+//    the new tensors (classifier.*, rmt.memory) in full. Backbone tensors without a delta are the pretrained
+//    values (the word embeddings, frozen in training, are the large part left out).
+#include <memory>
+#include <string>
+
+#include "memory/rmt.h"
+
+namespace mnemo {
+
+// Load a full or delta RMT directory. Errors name the file and the tensor.
+std::unique_ptr<RmtEncoder> load_rmt(const std::string& dir);
+
+// A fresh RMT on a pretrained BERT directory (BertModel or BertFor*; its encoder and pooler are used; the
+// classifier and the initial memory are initialised from `seed`).
+std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, const RmtConfig& rmt, uint64_t seed);
+
+// Write the full form (config.json + model.safetensors) into DIR, each file atomically.
+void save_rmt(const std::string& dir, const RmtEncoder& model);
+// Write the delta form against `base_dir` (a BERT directory); `base_ref` is what goes into "delta_of" (a path
+// relative to DIR or absolute). Tensors equal to the base are left out.
+void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::string& base_dir,
+                    const std::string& base_ref);
+
+// Backbone parameter name -> the names it may have in a file (HF's with and without the "bert." prefix).
+std::string strip_bert_prefix(const std::string& name);
+
+}  // namespace mnemo
