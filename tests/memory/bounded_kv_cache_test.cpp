@@ -1,0 +1,207 @@
+// The bounded cache: storage fixed by the budget, entries compacted with their keys/values/positions, keys
+// re-positioned exactly, and on a (small, random) Llama: a budget >= the sequence equals the full cache bit for
+// bit, and a smaller one really holds at most `budget` entries.
+#include "memory/bounded_kv_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "base/error.h"
+#include "base/rng.h"
+#include "memory/h2o_policy.h"
+#include "memory/make_cache.h"
+#include "model/llama.h"
+#include "tensor/llama_kernels.h"
+
+using namespace mnemo;
+
+namespace {
+
+// Softmax rows of Gaussian logits: probs (H, n).
+std::vector<float> random_rows(Rng& rng, int64_t H, int64_t n) {
+  std::vector<float> p(size_t(H * n));
+  for (int64_t h = 0; h < H; ++h) {
+    double sum = 0;
+    for (int64_t j = 0; j < n; ++j) sum += (p[size_t(h * n + j)] = float(std::exp(2.0 * rng.normal())));
+    for (int64_t j = 0; j < n; ++j) p[size_t(h * n + j)] = float(p[size_t(h * n + j)] / sum);
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST(BoundedKvCache, EntriesMoveWithTheirKeysValuesAndPositions) {
+  for (const char* name : {"window", "sink", "h2o", "tova", "sink:2+h2o"}) {
+    SCOPED_TRACE(name);
+    const CacheShape shape{2, 4, 2};
+    const int64_t hs = 4, budget = 7;
+    BoundedKvCache cache(shape, hs, {budget, budget}, make_policy(name));
+    const size_t bytes = cache.bytes();
+    EXPECT_EQ(cache.capacity(), budget + 1);
+    Rng rng(11);
+    std::vector<float> k(size_t(shape.Hkv * hs)), v(k.size());
+    for (int64_t t = 0; t < 300; ++t) {
+      const int64_t pos = cache_position(cache, t);  // once per step, as a decoder does
+      for (int layer = 0; layer < 2; ++layer) {
+        // Each row encodes (token, head, layer) so we can tell where it came from.
+        for (int64_t h = 0; h < shape.Hkv; ++h)
+          for (int64_t d = 0; d < hs; ++d) {
+            k[size_t(h * hs + d)] = float(t * 1000 + h * 10 + layer);
+            v[size_t(h * hs + d)] = -float(t * 1000 + h * 10 + layer);
+          }
+        cache.append(layer, pos, k.data(), v.data());
+        const int64_t n = cache.size(layer);
+        std::vector<float> p = random_rows(rng, shape.H, n);
+        cache.observe(layer, p.data(), shape.H);
+        ASSERT_EQ(cache.size(layer), std::min<int64_t>(t + 1, budget));
+        for (int64_t h = 0; h < shape.Hkv; ++h) {
+          const int64_t* org = cache.origins(layer, h);
+          for (int64_t i = 0; i < cache.size(layer); ++i) {
+            ASSERT_TRUE(i == 0 || org[i] > org[i - 1]);
+            ASSERT_EQ(cache.keys(layer, h)[i * hs + 1], float(org[i] * 1000 + h * 10 + layer));
+            ASSERT_EQ(cache.values(layer, h)[i * hs + 3], -float(org[i] * 1000 + h * 10 + layer));
+          }
+          if (h == 0) {
+            for (int64_t i = 0; i < cache.size(layer); ++i) ASSERT_EQ(cache.positions(layer)[i], org[i]);
+          }
+        }
+      }
+    }
+    EXPECT_EQ(cache.bytes(), bytes);  // nothing grows with the stream
+    EXPECT_EQ(cache.evicted(0), 300 - budget);
+  }
+}
+
+TEST(BoundedKvCache, RepositionedKeysSitAtTheirIndex) {
+  // Keys are the same vector rotated at the position the cache asks for; after every eviction each held key must
+  // equal that vector rotated at its index (StreamingLLM's positions within the cache).
+  const CacheShape shape{1, 2, 1};
+  const int64_t hs = 8, budget = 6;
+  RopeSpec rope{10000.0f, 1.0f};
+  for (const char* name : {"sink:2", "tova", "h2o"}) {
+    SCOPED_TRACE(name);
+    BoundedKvCache cache(shape, hs, {budget}, make_policy(name), 1, 0, &rope);
+    std::vector<float> inv(hs / 2), cos(hs / 2), sin(hs / 2), base(hs), k(hs), v(hs, 0.0f);
+    rope_inv_freq(inv.data(), hs, rope.theta, rope.linear_scale);
+    for (int64_t d = 0; d < hs; ++d) base[size_t(d)] = float(d + 1) / hs;
+    Rng rng(5);
+    for (int64_t t = 0; t < 500; ++t) {
+      const int64_t pos = cache_position(cache, t);
+      ASSERT_EQ(pos, std::min<int64_t>(t, budget));
+      rope_tables(cos.data(), sin.data(), &pos, inv.data(), 1, hs / 2);
+      rope_forward(k.data(), base.data(), cos.data(), sin.data(), 1, 1, hs);
+      cache.append(0, pos, k.data(), v.data());
+      std::vector<float> p = random_rows(rng, shape.H, cache.size(0));
+      cache.observe(0, p.data(), shape.H);
+      for (int64_t i = 0; i < cache.size(0); ++i) {
+        ASSERT_EQ(cache.positions(0)[i], i);
+        std::vector<float> want(hs);
+        rope_tables(cos.data(), sin.data(), &i, inv.data(), 1, hs / 2);
+        rope_forward(want.data(), base.data(), cos.data(), sin.data(), 1, 1, hs);
+        for (int64_t d = 0; d < hs; ++d)
+          ASSERT_NEAR(cache.keys(0, 0)[i * hs + d], want[size_t(d)], 2e-5) << "step " << t << " entry " << i;
+      }
+    }
+  }
+}
+
+TEST(BoundedKvCache, BadUseIsAnError) {
+  const CacheShape shape{2, 2, 1};
+  EXPECT_THROW(BoundedKvCache(shape, 4, {8}, make_policy("tova")), Error);         // one budget for two layers
+  EXPECT_THROW(BoundedKvCache(shape, 4, {8, 3}, make_policy("sink")), Error);      // below sinks + 1
+  RopeSpec rope;
+  EXPECT_THROW(BoundedKvCache(shape, 4, {8, 16}, make_policy("window"), 1, 0, &rope), Error);  // uneven + rolling
+  BoundedKvCache cache(shape, 4, {8, 8}, make_policy("window"), 1, 0, &rope);
+  std::vector<float> k(4), v(4);
+  EXPECT_THROW(cache.append(0, 5, k.data(), v.data()), Error);  // re-positioned entries need position 0
+  cache.append(0, 0, k.data(), v.data());
+  EXPECT_THROW(cache.append(0, 1, k.data(), v.data()), Error);  // two tokens in a step sized for one
+}
+
+// ---- on a model ----
+
+namespace {
+
+LlamaConfig tiny_config() {
+  LlamaConfig c;
+  c.num_hidden_layers = 2, c.hidden_size = 32, c.num_attention_heads = 4, c.num_key_value_heads = 2;
+  c.intermediate_size = 48, c.vocab_size = 61, c.max_position_embeddings = 256;
+  return c;
+}
+
+// Token-by-token logits over `ids` on `cache`.
+std::vector<float> decode(LlamaRunner& model, KvCache& cache, const std::vector<int32_t>& ids) {
+  const int64_t V = model.vocab_size();
+  std::vector<float> out(ids.size() * size_t(V));
+  cache.reset();
+  for (size_t t = 0; t < ids.size(); ++t)
+    model.forward(&ids[t], 1, cache_position(cache, int64_t(t)), cache, out.data() + t * size_t(V), false);
+  return out;
+}
+
+}  // namespace
+
+TEST(BoundedKvCache, BudgetAtLeastTheSequenceEqualsTheFullCacheExactly) {
+  Llama llama(tiny_config());
+  llama.init_random(1);
+  LlamaRunner model(llama.config(), llama.weights(), 64, 256);
+  Rng rng(2);
+  std::vector<int32_t> ids(150);
+  for (auto& id : ids) id = int32_t(rng.below(61));
+  CacheOptions opt;
+  opt.max_tokens = int64_t(ids.size());
+  auto full = make_cache(parse_memory("full", "", 2), model, opt);
+  const std::vector<float> want = decode(model, *full, ids);
+  for (const char* name : {"window", "sink", "h2o", "tova"}) {
+    SCOPED_TRACE(name);
+    for (const char* budget : {"150", "100000"}) {
+      auto cache = make_cache(parse_memory(name, budget, 2), model, opt);
+      EXPECT_EQ(decode(model, *cache, ids), want);  // bit for bit: same kernels over the same entries
+      EXPECT_EQ(static_cast<BoundedKvCache&>(*cache).capacity(), 151);  // capped by the sequence, not the budget
+    }
+    // A real budget changes the result and bounds the cache.
+    auto small = make_cache(parse_memory(name, "40", 2), model, opt);
+    const std::vector<float> got = decode(model, *small, ids);
+    EXPECT_EQ(std::vector<float>(got.begin(), got.begin() + 40 * 61), std::vector<float>(want.begin(), want.begin() + 40 * 61));
+    EXPECT_NE(got, want);
+    EXPECT_EQ(small->size(0), 40);
+    EXPECT_EQ(static_cast<BoundedKvCache&>(*small).capacity(), 41);
+  }
+}
+
+TEST(BoundedKvCache, PromptReducedInOneStepSeesEveryRow) {
+  // A 50-token prompt in one forward with the rows observer: H2O's scores add every query row (causal), TOVA reads
+  // the last; afterwards the cache holds the budget and decoding continues.
+  Llama llama(tiny_config());
+  llama.init_random(3);
+  LlamaRunner model(llama.config(), llama.weights(), 64, 256);
+  std::vector<int32_t> ids(50);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 7) % 61);
+  std::vector<float> logits(size_t(model.vocab_size()));
+  for (const char* name : {"h2o", "tova", "sink"}) {
+    SCOPED_TRACE(name);
+    CacheOptions opt;
+    opt.max_tokens = 60, opt.max_new = 50;
+    auto cache = make_cache(parse_memory(name, "16", 2), model, opt);
+    auto& b = static_cast<BoundedKvCache&>(*cache);
+    b.use_rows_observer(true);
+    const LayerObserver obs = b.rows_observer();
+    model.forward(ids.data(), 50, 0, *cache, logits.data(), false, &obs);
+    b.use_rows_observer(false);
+    EXPECT_EQ(cache->size(0), 16);
+    EXPECT_EQ(cache->size(1), 16);
+    if (std::string(name) != "tova") {
+      EXPECT_EQ(b.origins(0, 0)[15], 49);  // the newest is in the recent window
+    }
+    if (std::string(name) == "h2o") {
+      // Every prompt row added its attention: the kept scores of a head sum to far more than one row's 1.
+      const auto& h2o = static_cast<const H2OPolicy&>(b.policy());
+      float sum = 0;
+      for (int64_t i = 0; i < 16; ++i) sum += h2o.score(1, 0, i);
+      EXPECT_GT(sum, 5.0f);
+    }
+    model.forward(&ids[0], 1, cache_position(*cache, 50), *cache, logits.data(), false);
+    EXPECT_EQ(cache->size(0), 16);
+  }
+}
