@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "base/error.h"
@@ -41,39 +42,42 @@ std::vector<std::string> list_corpus(const std::string& spec) {
   return files;
 }
 
-int run_train(cli::Args& args) {
-  std::string corpus = args.require("--corpus");
-  std::string out = args.require("--out");
+struct TrainFlags {
+  std::optional<std::string> corpus, out, pattern, special;
+  int64_t vocab_size = 8192, min_frequency = 2;
+  bool individual_digits = false;
+  bool any() const { return corpus || out || pattern || special || individual_digits; }
+};
+
+int run_train(const TrainFlags& f, bool json) {
+  if (!f.corpus || !f.out) throw Error("tokenize train: --corpus FILES|DIR and --out FILE are required");
   BpeTrainerConfig cfg;
-  cfg.vocab_size = args.get_int("--vocab-size", 8192);
-  cfg.min_frequency = args.get_int("--min-frequency", 2);
-  std::string pattern = args.get_or("--pattern", "gpt2");
+  cfg.vocab_size = f.vocab_size;
+  cfg.min_frequency = f.min_frequency;
+  std::string pattern = f.pattern.value_or("gpt2");
   if (pattern == "gpt2") cfg.pre.pattern = SplitPattern::Gpt2;
   else if (pattern == "llama3") cfg.pre.pattern = SplitPattern::Llama3;
   else throw Error(cat("--pattern: '", pattern, "' is not gpt2 or llama3"));
-  cfg.pre.individual_digits = args.flag("--individual-digits");
-  if (auto sp = args.get("--special")) {
+  cfg.pre.individual_digits = f.individual_digits;
+  if (f.special) {
     cfg.special_tokens.clear();
-    std::stringstream ss(*sp);
+    std::stringstream ss(*f.special);
     std::string t;
     while (std::getline(ss, t, ',')) if (!t.empty()) cfg.special_tokens.push_back(t);
   }
-  bool json = args.flag("--json");
-  args.finish();
   Timer timer;
   BpeTrainer trainer(cfg);
-  auto files = list_corpus(corpus);
+  auto files = list_corpus(*f.corpus);
   int64_t bytes = 0;
-  for (const auto& f : files) {
-    std::string text = read_file(f);
+  for (const auto& file : files) {
+    std::string text = read_file(file);
     bytes += int64_t(text.size());
-    trainer.add_text(text, f);
+    trainer.add_text(text, file);
   }
   auto tok = trainer.train();
-  std::string doc = tok->to_tokenizer_json().dump(0);
-  atomic_write(out, doc);
+  atomic_write(*f.out, tok->to_tokenizer_json().dump(0));
   Json r = Json::object();
-  r["out"] = out;
+  r["out"] = *f.out;
   r["files"] = int64_t(files.size());
   r["bytes"] = bytes;
   r["vocab_size"] = tok->vocab_size();
@@ -82,24 +86,35 @@ int run_train(cli::Args& args) {
   if (json) std::printf("%s\n", r.dump().c_str());
   else std::fprintf(stderr, "trained %lld tokens (%lld merges) on %lld bytes in %.2fs -> %s\n",
                     (long long)tok->vocab_size(), (long long)tok->num_merges(), (long long)bytes, timer.seconds(),
-                    out.c_str());
+                    f.out->c_str());
   return 0;
 }
 
 int run(cli::Args& args) {
   cli::common_flags(args);
-  auto pos = args.positionals();
-  if (!pos.empty()) {
-    if (pos[0] != "train" || pos.size() != 1) throw Error(cat("tokenize: unknown sub-command '", pos[0], "' (train)"));
-    return run_train(args);
-  }
-  std::string path = args.require("--tokenizer");
+  auto path = args.get("--tokenizer");
   auto text_file = args.get("--text");
   auto decode_file = args.get("--decode");
+  TrainFlags tf;
+  tf.corpus = args.get("--corpus");
+  tf.out = args.get("--out");
+  tf.pattern = args.get("--pattern");
+  tf.special = args.get("--special");
+  tf.vocab_size = args.get_int("--vocab-size", 8192);
+  tf.min_frequency = args.get_int("--min-frequency", 2);
+  tf.individual_digits = args.flag("--individual-digits");
   bool json = args.flag("--json");
+  auto pos = args.positionals();
   args.finish();
+  if (!pos.empty()) {
+    if (pos[0] != "train" || pos.size() != 1) throw Error(cat("tokenize: unknown sub-command '", pos[0], "' (train)"));
+    if (path || text_file || decode_file) throw Error("tokenize train: --tokenizer/--text/--decode do not apply");
+    return run_train(tf, json);
+  }
+  if (tf.any()) throw Error("tokenize: --corpus/--out/--pattern/--special belong to 'mnemo tokenize train'");
+  if (!path) throw Error("tokenize: --tokenizer PATH is required");
   if (!!text_file == !!decode_file) throw Error("tokenize: give exactly one of --text FILE or --decode FILE.json");
-  std::unique_ptr<Tokenizer> tok = load_any_tokenizer(path);
+  std::unique_ptr<Tokenizer> tok = load_any_tokenizer(*path);
   if (text_file) {
     std::string text = read_file(*text_file);
     size_t bad = unicode::find_invalid_utf8(text);
