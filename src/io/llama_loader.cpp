@@ -187,6 +187,43 @@ LoadedLlama load_llama(const std::string& path) {
   return out;
 }
 
+namespace {
+// Keeps what a decoder reads alive alongside it.
+template <typename Inner, typename Model>
+class Owning : public Decoder {
+ public:
+  Owning(std::shared_ptr<Model> m, std::unique_ptr<Inner> d) : m_(std::move(m)), d_(std::move(d)) {}
+  int64_t vocab_size() const override { return d_->vocab_size(); }
+  int64_t context_length() const override { return d_->context_length(); }
+  int n_layer() const override { return d_->n_layer(); }
+  int64_t n_kv_head() const override { return d_->n_kv_head(); }
+  int64_t head_dim() const override { return d_->head_dim(); }
+  int64_t max_batch() const override { return d_->max_batch(); }
+  int64_t eos_token_id() const override { return d_->eos_token_id(); }
+  void forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
+               const LayerObserver* observer) override {
+    d_->forward(ids, n, pos, cache, logits, all_logits, observer);
+  }
+
+ private:
+  std::shared_ptr<Model> m_;
+  std::unique_ptr<Inner> d_;
+};
+}  // namespace
+
+std::unique_ptr<Decoder> load_decoder(const std::string& path, int64_t max_batch, int64_t max_context) {
+  if (!is_gguf_path(path)) {
+    Json j = read_config(path);
+    if (j.string_or("model_type", "") != "llama") {
+      std::shared_ptr<Gpt2> g = load_gpt2(path);
+      auto d = make_gpt2_decoder(*g);
+      return std::make_unique<Owning<Decoder, Gpt2>>(g, std::move(d));
+    }
+  }
+  LoadedLlama l = load_llama(path);
+  return std::make_unique<LlamaRunner>(l.config, l.weights, max_batch, max_context);
+}
+
 std::unique_ptr<Llama> load_llama_dir(const std::string& dir) {
   Json j = read_config(dir);
   const std::string cpath = join_path(dir, "config.json");

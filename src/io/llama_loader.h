@@ -35,6 +35,10 @@ LoadedLlama load_llama_gguf(const std::string& path);
 std::unique_ptr<Llama> load_llama_dir(const std::string& dir);
 // Dequantize a GGUF file's weights into an fp32 Llama (for convert and fine-tuning).
 std::unique_ptr<Llama> llama_from_gguf(const std::string& path);
+// A decoder for generation and perplexity from a GGUF file or an HF directory (Llama or GPT-2), with LlamaRunner's
+// scratch sized for max_batch tokens per call and max_context cached entries (0 = the model's context).
+std::unique_ptr<Decoder> load_decoder(const std::string& path, int64_t max_batch = 512, int64_t max_context = 0);
+
 // Write DIR/config.json and DIR/model.safetensors (tensors as F32 or BF16; the tied lm_head left out, as
 // transformers saves it), each atomically.
 void save_llama_dir(const std::string& dir, const Llama& model, DType dtype = DType::F32);

@@ -32,6 +32,12 @@ class Decoder {
                        const LayerObserver* observer = nullptr) = 0;
   // Largest n one forward() call takes (callers split longer runs).
   virtual int64_t max_batch() const = 0;
+  // The end-of-sequence id generation stops at; -1 when the model does not say (the tokenizer may).
+  virtual int64_t eos_token_id() const { return -1; }
 };
+
+class Gpt2;
+// GPT-2 as a Decoder: one token at a time through Gpt2::decode (its only cached path). The model must outlive it.
+std::unique_ptr<Decoder> make_gpt2_decoder(Gpt2& model);
 
 }  // namespace mnemo

@@ -78,6 +78,7 @@ class LlamaRunner : public Decoder {
   int64_t n_kv_head() const override { return cfg_.num_key_value_heads; }
   int64_t head_dim() const override { return cfg_.hd(); }
   int64_t max_batch() const override { return max_batch_; }
+  int64_t eos_token_id() const override { return cfg_.eos_token_id; }
   void forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
                const LayerObserver* observer = nullptr) override;
 
