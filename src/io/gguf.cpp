@@ -1,6 +1,8 @@
 #include "io/gguf.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -371,7 +373,13 @@ std::string gguf_value_json(const GgufValue& v, size_t max_items) {
   switch (v.type) {
     case GgufType::STRING: return json_quote(std::get<std::string>(v.v));
     case GgufType::BOOL: return std::get<bool>(v.v) ? "true" : "false";
-    case GgufType::FLOAT32: case GgufType::FLOAT64: return Json(std::get<double>(v.v)).dump();
+    case GgufType::FLOAT32: case GgufType::FLOAT64: {
+      const double d = std::get<double>(v.v);
+      if (!std::isfinite(d)) return std::isnan(d) ? "\"nan\"" : d > 0 ? "\"inf\"" : "\"-inf\"";
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", d);  // round-trips the double exactly
+      return buf;
+    }
     case GgufType::ARRAY: {
       const auto& items = std::get<std::vector<GgufValue>>(v.v);
       std::string out = "[";
