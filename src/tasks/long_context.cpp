@@ -189,7 +189,7 @@ SampleInfo build_sample(const Tokenizer& tok, const TaskOptions& opt, Rng& rng, 
     const std::string& f = st.facts[next_fact];
     int64_t c = out.cost(f);
     info.fact_positions.push_back(out.tokens());
-    info.fact_char_offsets.push_back(out.bytes() + (out.empty() ? 0 : 1));
+    info.fact_byte_offsets.push_back(out.bytes() + (out.empty() ? 0 : 1));
     out.emit(f, c);
     ++next_fact;
   };
@@ -287,11 +287,11 @@ int64_t write_task_file(const std::string& path, const Tokenizer& tok, const Gen
       Json facts = Json::array(), pos = Json::array(), off = Json::array(), sup = Json::array();
       for (auto& f : info.facts) facts.push_back(f);
       for (auto p : info.fact_positions) pos.push_back(p);
-      for (auto p : info.fact_char_offsets) off.push_back(p);
+      for (auto p : info.fact_byte_offsets) off.push_back(p);
       for (auto p : info.supporting) sup.push_back(p);
       r["facts"] = facts;
       r["fact_positions"] = pos;
-      r["fact_char_offsets"] = off;
+      r["fact_byte_offsets"] = off;
       r["supporting"] = sup;
       r["split"] = opt.task.task == TaskKind::passkey ? std::string("filler") : opt.split;
       r["tokenizer"] = opt.tokenizer_name;

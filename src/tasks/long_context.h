@@ -90,7 +90,7 @@ struct SampleInfo {
   std::vector<std::string> facts;
   std::vector<int> supporting;              // indices into facts
   std::vector<int64_t> fact_positions;      // token index in the input where each fact starts
-  std::vector<int64_t> fact_char_offsets;   // byte offset in the input where each fact starts
+  std::vector<int64_t> fact_byte_offsets;   // byte offset in the input where each fact starts
   int64_t length_tokens = 0;                // tokens of the input
   int64_t question_tokens = 0;              // tokens of " " + question
   int64_t input_bytes = 0;

@@ -45,16 +45,16 @@ void check_sample(const Tokenizer& tok, const TaskOptions& opt, const TaskSample
   EXPECT_EQ(int64_t(s.input.size()), in.input_bytes);
   // The facts stand where the record says, in story order, and exactly as often as the story has them.
   ASSERT_EQ(in.fact_positions.size(), in.facts.size());
-  ASSERT_EQ(in.fact_char_offsets.size(), in.facts.size());
+  ASSERT_EQ(in.fact_byte_offsets.size(), in.facts.size());
   std::vector<std::string> read_back;
   for (size_t i = 0; i < in.facts.size(); ++i) {
-    int64_t off = in.fact_char_offsets[i];
+    int64_t off = in.fact_byte_offsets[i];
     ASSERT_LE(off + int64_t(in.facts[i].size()), int64_t(s.input.size()));
     EXPECT_EQ(s.input.compare(size_t(off), in.facts[i].size(), in.facts[i]), 0) << "fact " << i;
     if (off > 0) EXPECT_EQ(s.input[size_t(off) - 1], ' ');
     // Token position: the tokens of everything before the fact (its joining space goes with the fact).
     EXPECT_EQ(count(tok, s.input.substr(0, off > 0 ? size_t(off) - 1 : 0)), in.fact_positions[i]);
-    if (i > 0) EXPECT_GT(off, in.fact_char_offsets[i - 1]);
+    if (i > 0) EXPECT_GT(off, in.fact_byte_offsets[i - 1]);
     read_back.push_back(s.input.substr(size_t(off), in.facts[i].size()));
   }
   for (const std::string& f : std::set<std::string>(in.facts.begin(), in.facts.end()))
@@ -83,7 +83,7 @@ TEST(LongContext, ExactLengthsEveryTaskEveryTokenizer) {
           TaskSample s = build_sample(*tok, opt, rng, *bg);
           check_sample(*tok, opt, s);
           if (k == TaskKind::memorize) {
-            EXPECT_EQ(s.info.fact_char_offsets[0], 0);
+            EXPECT_EQ(s.info.fact_byte_offsets[0], 0);
             EXPECT_EQ(s.info.fact_positions[0], 0);
           }
           if (k == TaskKind::passkey) EXPECT_EQ(s.input.rfind("There is an important info hidden", 0), 0u);
@@ -213,7 +213,7 @@ TEST(LongContext, LongInputStreamsExactly) {
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(count(gpt2(), recs[0].input), 300000);
   EXPECT_EQ(recs[0].extra.find("length_tokens")->as_int(), 300000);
-  int64_t off = recs[0].extra.find("fact_char_offsets")->as_array()[0].as_int();
+  int64_t off = recs[0].extra.find("fact_byte_offsets")->as_array()[0].as_int();
   std::string fact = recs[0].extra.find("facts")->as_array()[0].as_string();
   EXPECT_EQ(recs[0].input.compare(size_t(off), fact.size(), fact), 0);
   EXPECT_EQ(solve({fact}, recs[0].question), recs[0].target);
