@@ -273,36 +273,27 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
   return r;
 }
 
-std::vector<float> rmt_stream(RmtEncoder& model, Tape& tape, int64_t B,
-                              const std::function<bool(int32_t*, int32_t*)>& next, RmtStreamStats* stats,
-                              bool record_norms, const LayerObserver* observer) {
-  MNEMO_CHECK(!tape.recording(), "rmt_stream needs an inference tape");
-  const int64_t L = model.config().segment_tokens, m = model.config().num_mem_tokens, C = model.d_model();
-  const int64_t K = int64_t(model.config().labels.size());
-  std::vector<int32_t> text(size_t(B * L));  // (B,L): one segment
-  std::vector<int32_t> lengths(static_cast<size_t>(B));  // (B)
-  Tensor mem = Tensor::zeros({B * m, C});                         // (B*m, C)
-  std::vector<float> logits;
-  int64_t s = 0;
-  if (!next(text.data(), lengths.data())) throw Error("RMT: the input has no segments");
-  for (;;) {
-    tape.reset();
-    Var in = s == 0 ? model.initial_memory(tape, B) : constant(mem);
-    auto out = model.segment(tape, text.data(), lengths.data(), B, in, observer);
-    std::memcpy(mem.data(), out.memory.data(), size_t(B * m * C) * sizeof(float));
-    ++s;
-    if (record_norms && stats) stats->memory_norms.push_back(mean_row_norm(mem.data(), B * m, C));
-    // Look ahead: the answer is read from the last segment, so classify before its activations are rewound.
-    bool more = next(text.data(), lengths.data());
-    if (!more) {
-      Var lg = model.classify(tape, out.hidden, B);  // (B,K)
-      logits.assign(lg.data(), lg.data() + B * K);
-      tape.reset();
-      break;
-    }
-  }
-  if (stats) stats->segments = s;
-  return logits;
+RmtStreamer::RmtStreamer(RmtEncoder& model, Tape& tape, int64_t B, const LayerObserver* observer)
+    : model_(model), tape_(tape), B_(B), observer_(observer) {
+  MNEMO_CHECK(!tape.recording(), "RmtStreamer needs an inference tape");
+  mem_ = Tensor::zeros({B * model.config().num_mem_tokens, model.d_model()});
 }
+
+void RmtStreamer::step(const int32_t* text, const int32_t* lengths) {
+  tape_.reset();
+  Var in = segments_ == 0 ? model_.initial_memory(tape_, B_) : constant(mem_);
+  auto out = model_.segment(tape_, text, lengths, B_, in, observer_);
+  std::memcpy(mem_.data(), out.memory.data(), size_t(mem_.numel()) * sizeof(float));
+  hidden_ = out.hidden;
+  ++segments_;
+}
+
+std::vector<float> RmtStreamer::classify() {
+  MNEMO_CHECK(segments_ > 0, "RmtStreamer::classify before any segment");
+  Var lg = model_.classify(tape_, hidden_, B_);  // (B,K)
+  return std::vector<float>(lg.data(), lg.data() + lg.value.numel());
+}
+
+double RmtStreamer::memory_norm() const { return mean_row_norm(mem_.data(), mem_.dim(0), mem_.dim(1)); }
 
 }  // namespace mnemo

@@ -111,16 +111,28 @@ struct RmtResult {
 // On an inference `tape` every segment runs forward-only and the arena is rewound after each one.
 RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBatch& batch, int64_t bptt_depth);
 
-// Streaming inference. `next(text (B,L), lengths (B))` fills the next segment and returns false when the input is
-// over (then nothing was filled). Holds one segment's activations and the memory; `on_segment(index, memory
-// (B*m, C))` (may be null) is called after each segment. Returns logits (B, labels) of the last segment.
-struct RmtStreamStats {
-  int64_t segments = 0;
-  std::vector<double> memory_norms;  // per segment, mean L2 norm of the memory rows (only when record_norms)
+// Streaming inference, one segment at a time: holds one segment's activations (in `tape`, an inference tape) and
+// the memory (B*m, C), whatever the number of segments.
+class RmtStreamer {
+ public:
+  // observer (may be null) sees every layer's attention probabilities of every segment.
+  RmtStreamer(RmtEncoder& model, Tape& tape, int64_t B, const LayerObserver* observer = nullptr);
+  // Run the next segment: text (B, L), lengths (B). Its activations stay valid until the next call.
+  void step(const int32_t* text, const int32_t* lengths);
+  // Logits (B, labels) from [CLS] of the segment run last.
+  std::vector<float> classify();
+  int64_t segments() const { return segments_; }
+  const Tensor& memory() const { return mem_; }  // (B*m, C) after the last segment
+  double memory_norm() const;                    // mean L2 norm of its rows
+
+ private:
+  RmtEncoder& model_;
+  Tape& tape_;
+  int64_t B_;
+  const LayerObserver* observer_;
+  Tensor mem_;   // (B*m, C)
+  Var hidden_;   // (B*T, C) of the last segment (in the tape's arena)
+  int64_t segments_ = 0;
 };
-std::vector<float> rmt_stream(RmtEncoder& model, Tape& tape, int64_t B,
-                              const std::function<bool(int32_t* text, int32_t* lengths)>& next,
-                              RmtStreamStats* stats = nullptr, bool record_norms = false,
-                              const LayerObserver* observer = nullptr);
 
 }  // namespace mnemo

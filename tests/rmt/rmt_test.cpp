@@ -234,18 +234,11 @@ TEST(Rmt, StreamingMatchesBatchedAndHoldsConstantMemory) {
   auto m = tiny_model(31);
   const int64_t B = 2, L = 5;
   auto stream = [&](const RmtBatch& b, Tape& t) {
-    int64_t s = 0;
-    RmtStreamStats st;
-    auto logits = rmt_stream(*m, t, B, [&](int32_t* text, int32_t* lens) {
-      if (s == b.S) return false;
-      std::copy(b.text.begin() + s * B * L, b.text.begin() + (s + 1) * B * L, text);
-      std::copy(b.lengths.begin() + s * B, b.lengths.begin() + (s + 1) * B, lens);
-      ++s;
-      return true;
-    }, &st, true);
-    EXPECT_EQ(st.segments, b.S);
-    EXPECT_EQ(int64_t(st.memory_norms.size()), b.S);
-    return logits;
+    RmtStreamer st(*m, t, B);
+    for (int64_t s = 0; s < b.S; ++s) st.step(b.text.data() + s * B * L, b.lengths.data() + s * B);
+    EXPECT_EQ(st.segments(), b.S);
+    EXPECT_GT(st.memory_norm(), 0.0);
+    return st.classify();
   };
   RmtBatch b = tiny_batch(B, 6, 32);
   Tape t(Tape::Mode::Inference), s(Tape::Mode::Inference);

@@ -1,0 +1,163 @@
+#include "eval/rmt_eval.h"
+
+#include <algorithm>
+
+#include "base/error.h"
+#include "base/progress.h"
+#include "base/timer.h"
+#include "tasks/long_context.h"
+#include "tasks/task_file.h"
+
+namespace mnemo {
+
+Json RmtEvalResult::to_json() const {
+  Json j = Json::object();
+  j["accuracy"] = accuracy();
+  j["count"] = count;
+  j["correct"] = correct;
+  j["tokens"] = tokens;
+  j["segment_steps"] = segments;
+  j["seconds"] = seconds;
+  j["peak_rss_mb"] = double(peak_rss_bytes) / 1048576.0;
+  Json by = Json::array();
+  for (auto& [s, cc] : by_segments) {
+    Json e = Json::object();
+    e["segments"] = s;
+    e["count"] = cc.first;
+    e["correct"] = cc.second;
+    e["accuracy"] = cc.first ? double(cc.second) / double(cc.first) : 0.0;
+    by.push_back(e);
+  }
+  j["by_segments"] = by;
+  double mn = 0;
+  for (double x : final_memory_norms) mn += x;
+  j["final_memory_norm"] = final_memory_norms.empty() ? 0.0 : mn / double(final_memory_norms.size());
+  return j;
+}
+
+namespace {
+
+struct Pending {
+  std::vector<int32_t> ids;
+  int32_t label;
+};
+
+// Run one batch of samples with the same segment count through the streamer and score it.
+void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r) {
+  if (batch.empty()) return;
+  const int64_t B = int64_t(batch.size()), L = model.config().segment_tokens;
+  const int64_t S = (int64_t(batch[0].ids.size()) + L - 1) / L;
+  Tape tape(Tape::Mode::Inference);
+  RmtStreamer st(model, tape, B);
+  std::vector<int32_t> text(size_t(B * L), 0);      // (B,L)
+  std::vector<int32_t> lengths(static_cast<size_t>(B), 0);  // (B)
+  Timer timer;
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t b = 0; b < B; ++b) {
+      const auto& ids = batch[size_t(b)].ids;
+      const int64_t begin = s * L, n = std::min<int64_t>(L, int64_t(ids.size()) - begin);
+      std::copy(ids.begin() + begin, ids.begin() + begin + n, text.begin() + b * L);
+      lengths[size_t(b)] = int32_t(n);
+    }
+    st.step(text.data(), lengths.data());
+  }
+  std::vector<float> logits = st.classify();  // (B,K)
+  r.seconds += timer.seconds();
+  const int64_t K = int64_t(model.config().labels.size());
+  auto& slot = r.by_segments[S];
+  for (int64_t b = 0; b < B; ++b) {
+    const float* row = logits.data() + b * K;
+    const int32_t pred = int32_t(std::max_element(row, row + K) - row);
+    const bool ok = pred == batch[size_t(b)].label;
+    r.count += 1, r.correct += ok;
+    slot.first += 1, slot.second += ok;
+    r.tokens += int64_t(batch[size_t(b)].ids.size());
+  }
+  r.segments += S;
+  r.final_memory_norms.push_back(st.memory_norm());
+  r.peak_rss_bytes = std::max<int64_t>(r.peak_rss_bytes, peak_rss_bytes());
+  batch.clear();
+}
+
+int32_t label_of(const RmtEncoder& model, const std::string& target, const std::string& where) {
+  const auto& labels = model.config().labels;
+  auto it = std::find(labels.begin(), labels.end(), target);
+  if (it == labels.end()) throw Error(cat(where, ": target '", target, "' is not one of the model's labels"));
+  return int32_t(it - labels.begin());
+}
+
+}  // namespace
+
+RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch) {
+  if (batch < 1) throw Error("--batch must be at least 1");
+  tasks::TaskFileOptions fo;
+  fo.labels = model.config().labels;
+  tasks::TaskFileReader reader(path, fo);
+  const int64_t L = model.config().segment_tokens;
+  RmtEvalResult r;
+  std::vector<Pending> pending;
+  int64_t pending_S = -1;
+  tasks::TaskRecord rec;
+  Progress bar("eval rmt", 0);
+  int64_t n = 0;
+  while (reader.next(rec)) {
+    const std::string where = cat(path, ":", rec.line);
+    if (rec.input.empty()) throw Error(cat(where, ": empty input"));
+    Pending p;
+    p.ids = tok.encode(rec.input + " " + rec.question);
+    p.label = label_of(model, rec.target, where);
+    const int64_t S = (int64_t(p.ids.size()) + L - 1) / L;
+    if (S != pending_S || int64_t(pending.size()) >= batch) run_batch(model, pending, r);
+    pending_S = S;
+    pending.push_back(std::move(p));
+    bar.update(++n, cat("acc ", r.accuracy()));
+  }
+  run_batch(model, pending, r);
+  bar.finish();
+  if (r.count == 0) throw Error(cat(path, ": no records"));
+  return r;
+}
+
+RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {
+  if (opt.segments < 1) throw Error("--segments must be at least 1");
+  if (opt.count < 1) throw Error("--count must be at least 1");
+  if (opt.batch < 1) throw Error("--batch must be at least 1");
+  const tasks::TaskKind kind = tasks::parse_task(opt.task);
+  std::vector<tasks::CorpusDocument> docs;
+  if (kind != tasks::TaskKind::passkey) docs = tasks::load_split(opt.corpus_dir, opt.split);
+  const int64_t L = model.config().segment_tokens;
+  RmtEvalResult r;
+  std::vector<Pending> pending;
+  Progress bar(cat("eval rmt S=", opt.segments), opt.count);
+  for (int64_t i = 0; i < opt.count; ++i) {
+    Rng rng = tasks::sample_rng(opt.seed, i);  // sample i is the i-th record of `mnemo tasks generate --seed`
+    auto bg = tasks::make_background(kind, &docs, rng);
+    tasks::TaskOptions to;
+    to.task = kind;
+    to.length_tokens = opt.segments * L;
+    to.question_in_length = true;
+    to.segments = opt.segments, to.segment_tokens = L;
+    Pending p;
+    p.ids.reserve(size_t(opt.segments * L));
+    // Pieces are whole words joined by spaces, and the tokenizer splits before spaces: tokens of the pieces are
+    // the tokens of the input, so the text itself is never held.
+    std::function<void(std::string_view)> sink = [&](std::string_view piece) {
+      std::vector<int32_t> t = tok.encode(piece);
+      p.ids.insert(p.ids.end(), t.begin(), t.end());
+    };
+    tasks::SampleInfo info = tasks::build_sample(tok, to, rng, *bg, sink);
+    std::vector<int32_t> q = tok.encode(" " + info.question);
+    p.ids.insert(p.ids.end(), q.begin(), q.end());
+    MNEMO_CHECK(int64_t(p.ids.size()) == opt.segments * L, "generated ", p.ids.size(), " tokens, expected ",
+                opt.segments * L);
+    p.label = label_of(model, info.target, cat("generated ", opt.task, " sample ", i));
+    pending.push_back(std::move(p));
+    if (int64_t(pending.size()) == opt.batch) run_batch(model, pending, r);
+    bar.update(i + 1, cat("acc ", r.accuracy()));
+  }
+  run_batch(model, pending, r);
+  bar.finish();
+  return r;
+}
+
+}  // namespace mnemo

@@ -1,0 +1,344 @@
+#include "train/rmt_trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/progress.h"
+#include "base/timer.h"
+#include "io/checkpoint.h"
+#include "memory/rmt_dir.h"
+#include "tasks/long_context.h"
+#include "tasks/task_file.h"
+#include "text/tokenizer.h"
+#include "train/optimizer.h"
+
+namespace mnemo {
+
+// ---- config ----
+
+Json RmtTrainConfig::to_json() const {
+  Json j = Json::object();
+  j["init"] = init;
+  j["tokenizer"] = tokenizer;
+  j["corpus_dir"] = corpus_dir;
+  j["task"] = task;
+  j["num_mem_tokens"] = num_mem_tokens;
+  j["segment_tokens"] = segment_tokens;
+  j["batch"] = batch;
+  j["bptt_depth"] = bptt_depth;
+  j["lr"] = lr;
+  j["clip"] = clip;
+  j["warmup"] = warmup;
+  j["freeze_embeddings"] = freeze_embeddings;
+  j["eval_every"] = eval_every;
+  j["val_count"] = val_count;
+  j["val_batch"] = val_batch;
+  j["seed"] = int64_t(seed);
+  j["curriculum"] = curriculum.to_json();
+  return j;
+}
+
+RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& source) {
+  RmtTrainConfig c;
+  c.init = j.string_or("init", c.init);
+  c.tokenizer = j.string_or("tokenizer", c.tokenizer);
+  c.corpus_dir = j.string_or("corpus_dir", c.corpus_dir);
+  c.task = j.string_or("task", c.task);
+  c.num_mem_tokens = j.int_or("num_mem_tokens", c.num_mem_tokens);
+  c.segment_tokens = j.int_or("segment_tokens", c.segment_tokens);
+  c.batch = j.int_or("batch", c.batch);
+  c.bptt_depth = j.int_or("bptt_depth", c.bptt_depth);
+  c.lr = j.number_or("lr", c.lr);
+  c.clip = j.number_or("clip", c.clip);
+  c.warmup = j.int_or("warmup", c.warmup);
+  c.freeze_embeddings = j.bool_or("freeze_embeddings", c.freeze_embeddings);
+  c.eval_every = j.int_or("eval_every", c.eval_every);
+  c.val_count = j.int_or("val_count", c.val_count);
+  c.val_batch = j.int_or("val_batch", c.val_batch);
+  c.seed = uint64_t(j.int_or("seed", int64_t(c.seed)));
+  if (const Json* cu = j.find("curriculum")) c.curriculum = CurriculumConfig::from_json(*cu, source);
+  return c;
+}
+
+namespace {
+
+void validate(const RmtTrainConfig& c) {
+  if (c.init.empty()) throw Error("--init: the pretrained BERT directory to start from is required");
+  if (c.batch < 1) throw Error("--batch must be at least 1");
+  if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
+  if (!(c.lr > 0)) throw Error("--lr must be positive");
+  if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
+  if (c.val_count < 1 || c.val_batch < 1) throw Error("--val-count and --val-batch must be at least 1");
+  if (c.warmup < 0) throw Error("--warmup must be >= 0");
+  c.curriculum.validate();
+  tasks::parse_task(c.task);
+}
+
+// Samples of a task as RMT batches: input + " " + question, exactly S * L tokens, cut into S segments.
+class Sampler {
+ public:
+  Sampler(const Tokenizer& tok, std::vector<tasks::CorpusDocument> docs, tasks::TaskKind kind, int64_t L)
+      : tok_(tok), docs_(std::move(docs)), kind_(kind), L_(L) {}
+
+  RmtBatch batch(Rng& rng, int64_t B, int64_t S) {
+    RmtBatch b;
+    b.B = B, b.S = S;
+    b.text.assign(size_t(S * B * L_), 0);
+    b.lengths.assign(size_t(S * B), int32_t(L_));
+    b.labels.assign(size_t(B), -1);
+    for (int64_t i = 0; i < B; ++i) {
+      tasks::TaskOptions opt;
+      opt.task = kind_;
+      opt.length_tokens = S * L_;
+      opt.question_in_length = true;
+      opt.segments = S, opt.segment_tokens = L_;
+      auto bg = tasks::make_background(kind_, &docs_, rng);
+      tasks::TaskSample smp = tasks::build_sample(tok_, opt, rng, *bg);
+      std::vector<int32_t> ids = tok_.encode(smp.input + " " + smp.info.question);
+      MNEMO_CHECK(int64_t(ids.size()) == S * L_, "task builder made ", ids.size(), " tokens, asked for ", S * L_);
+      if (smp.info.target_index < 0) throw Error(cat("RMT training: task '", smp.info.task, "' has no location answer"));
+      b.labels[size_t(i)] = smp.info.target_index;
+      for (int64_t s = 0; s < S; ++s)
+        std::copy(ids.begin() + s * L_, ids.begin() + (s + 1) * L_, b.text.begin() + (s * B + i) * L_);
+    }
+    return b;
+  }
+
+ private:
+  const Tokenizer& tok_;
+  std::vector<tasks::CorpusDocument> docs_;
+  tasks::TaskKind kind_;
+  int64_t L_;
+};
+
+struct Run {
+  RmtTrainConfig cfg;
+  std::string out;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<RmtEncoder> model;
+  std::unique_ptr<AdamW> opt_b, opt_m;
+  std::unique_ptr<Sampler> train, val;
+  Rng rng;
+  int64_t step = 0;
+  std::unique_ptr<Curriculum> cur;
+  // Training statistics since the last evaluation (saved, so a resumed run logs the same lines).
+  double loss_sum = 0;
+  int64_t correct = 0, counted = 0, batches = 0;
+  double seconds = 0;  // training time before this process (resumed runs)
+};
+
+std::string ckpt_dir(const std::string& out) { return join_path(out, "checkpoint"); }
+
+void save(Run& r) {
+  Checkpoint ck;
+  for (auto& p : r.model->backbone().params().all()) ck.weights.emplace_back(p.name, p.value);
+  ck.weights.emplace_back(r.model->memory_params()[0].name, r.model->memory_params()[0].value);
+  ck.optimizer = {{"backbone.m", r.opt_b->m()}, {"backbone.v", r.opt_b->v()},
+                  {"memory.m", r.opt_m->m()},   {"memory.v", r.opt_m->v()}};
+  ck.rng = r.rng.state();
+  ck.step = r.step;
+  Json st = Json::object();
+  st["config"] = r.cfg.to_json();
+  st["curriculum"] = r.cur->to_json();
+  st["loss_sum"] = r.loss_sum;
+  st["correct"] = r.correct;
+  st["counted"] = r.counted;
+  st["batches"] = r.batches;
+  st["seconds"] = r.seconds;
+  st["optimizer_steps"] = r.opt_b->steps();
+  ck.state = st;
+  save_checkpoint(ckpt_dir(r.out), ck);
+}
+
+void build(Run& r, bool fresh) {
+  const RmtTrainConfig& c = r.cfg;
+  r.tok = load_tokenizer(c.tokenizer.empty() ? c.init : c.tokenizer);
+  RmtConfig rc;
+  rc.num_mem_tokens = c.num_mem_tokens;
+  rc.segment_tokens = c.segment_tokens;
+  rc.labels = tasks::location_labels();
+  rc.cls_id = r.tok->special_id("[CLS]");
+  rc.sep_id = r.tok->special_id("[SEP]");
+  rc.pad_id = r.tok->special_id("[PAD]");
+  if (rc.cls_id < 0 || rc.sep_id < 0 || rc.pad_id < 0)
+    throw Error(cat(c.tokenizer.empty() ? c.init : c.tokenizer, ": the tokenizer has no [CLS], [SEP] or [PAD]"));
+  r.model = rmt_from_pretrained(c.init, rc, c.seed);  // a resumed run overwrites the weights from the checkpoint
+  if (r.tok->vocab_size() > r.model->backbone().config().vocab_size)
+    throw Error(cat("tokenizer has ", r.tok->vocab_size(), " tokens, the model ",
+                    r.model->backbone().config().vocab_size));
+  AdamWConfig ac;
+  ac.lr = float(c.lr);
+  ac.weight_decay = 0.0f;  // frozen embeddings must not decay; the runs are short
+  r.opt_b = std::make_unique<AdamW>(r.model->backbone().params(), ac);
+  r.opt_m = std::make_unique<AdamW>(r.model->memory_params(), ac);
+  const tasks::TaskKind kind = tasks::parse_task(c.task);
+  r.train = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "train"), kind, c.segment_tokens);
+  r.val = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "validation"), kind, c.segment_tokens);
+  if (fresh) {
+    r.rng.seed_with(c.seed);
+    r.cur = std::make_unique<Curriculum>(c.curriculum);
+  }
+}
+
+void load(Run& r) {
+  Checkpoint ck = load_checkpoint(ckpt_dir(r.out));
+  const std::string src = ckpt_dir(r.out);
+  r.cfg = RmtTrainConfig::from_json(ck.state["config"], src);
+  validate(r.cfg);
+  build(r, false);
+  for (auto& p : r.model->backbone().params().all()) p.value.copy_from(ck.weight(p.name, p.value.shape()));
+  Parameter& mem = r.model->memory_params()[0];
+  mem.value.copy_from(ck.weight(mem.name, mem.value.shape()));
+  r.opt_b->m().copy_from(ck.optimizer_tensor("backbone.m", r.opt_b->m().shape()));
+  r.opt_b->v().copy_from(ck.optimizer_tensor("backbone.v", r.opt_b->v().shape()));
+  r.opt_m->m().copy_from(ck.optimizer_tensor("memory.m", r.opt_m->m().shape()));
+  r.opt_m->v().copy_from(ck.optimizer_tensor("memory.v", r.opt_m->v().shape()));
+  const int64_t os = ck.state.int_or("optimizer_steps", ck.step);
+  r.opt_b->set_steps(os);
+  r.opt_m->set_steps(os);
+  r.rng.set_state(ck.rng);
+  r.step = ck.step;
+  r.cur = std::make_unique<Curriculum>(Curriculum::from_json(ck.state["curriculum"], src));
+  r.loss_sum = ck.state.number_or("loss_sum", 0);
+  r.correct = ck.state.int_or("correct", 0);
+  r.counted = ck.state.int_or("counted", 0);
+  r.batches = ck.state.int_or("batches", 0);
+  r.seconds = ck.state.number_or("seconds", 0);
+}
+
+double global_norm_clip(Run& r) {
+  const double nb = clip_grad_norm(r.model->backbone().params(), 0.0);
+  const double nm = clip_grad_norm(r.model->memory_params(), 0.0);
+  const double norm = std::sqrt(nb * nb + nm * nm);
+  if (r.cfg.clip > 0 && std::isfinite(norm) && norm > r.cfg.clip) {
+    const float scale = float(r.cfg.clip / (norm + 1e-6));
+    for (ParameterSet* ps : {&r.model->backbone().params(), &r.model->memory_params()})
+      for (auto& p : ps->all())
+        for (int64_t i = 0; i < p.grad.numel(); ++i) p.grad[i] *= scale;
+  }
+  return norm;
+}
+
+// Validation accuracy at S segments on a fixed set (same seed for every evaluation at this S).
+double validate_at(Run& r, int64_t S, double* memory_norm) {
+  Rng vr(r.cfg.seed * 1000003 + uint64_t(S));
+  Tape t(Tape::Mode::Inference), s(Tape::Mode::Inference);
+  int64_t correct = 0, counted = 0;
+  double norm = 0;
+  int64_t nb = 0;
+  for (int64_t done = 0; done < r.cfg.val_count; done += r.cfg.val_batch) {
+    const int64_t B = std::min(r.cfg.val_batch, r.cfg.val_count - done);
+    RmtBatch b = r.val->batch(vr, B, S);
+    RmtResult res = rmt_forward(*r.model, t, s, b, 0);
+    correct += res.correct, counted += res.counted;
+    norm += res.memory_norm, ++nb;
+  }
+  if (memory_norm) *memory_norm = nb ? norm / double(nb) : 0;
+  return counted ? double(correct) / double(counted) : 0;
+}
+
+std::string stage_name(int64_t S) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "stage-%02lld", (long long)S);
+  return buf;
+}
+
+}  // namespace
+
+RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, bool resume,
+                          const RmtTrainLimits& limits) {
+  Run r;
+  r.out = out;
+  if (resume) {
+    if (!is_checkpoint(ckpt_dir(out))) throw Error(cat(ckpt_dir(out), ": no checkpoint to resume"));
+    load(r);
+  } else {
+    if (is_checkpoint(ckpt_dir(out)))
+      throw Error(cat(ckpt_dir(out), ": a run is already here (resume it with --resume, or choose another --out)"));
+    r.cfg = cfg;
+    validate(r.cfg);
+    make_directories(out);
+    build(r, true);
+  }
+  const RmtTrainConfig& c = r.cfg;
+  Parameter* word = r.model->backbone().params().find(r.model->backbone().prefix() +
+                                                      "embeddings.word_embeddings.weight");
+  MNEMO_CHECK(word != nullptr, "backbone has no word embeddings");
+  Tape tape, scratch(Tape::Mode::Inference);
+  Timer timer;
+  RmtTrainSummary sum;
+  Progress bar("rmt", limits.max_total_steps > 0 ? limits.max_total_steps : 0);
+  auto log_line = [&](const Json& j) {
+    std::ofstream f(join_path(out, "log.jsonl"), std::ios::app);
+    f << j.dump() << "\n";
+    if (!f) throw Error(cat(join_path(out, "log.jsonl"), ": cannot append"));
+  };
+  while (r.cur->phase() != Curriculum::Phase::Done &&
+         (limits.max_total_steps <= 0 || r.step < limits.max_total_steps)) {
+    const int64_t S = r.cur->batch_segments(r.rng);
+    RmtBatch batch = r.train->batch(r.rng, c.batch, S);
+    r.model->backbone().params().zero_grad();
+    r.model->memory_params().zero_grad();
+    RmtResult res = rmt_forward(*r.model, tape, scratch, batch, c.bptt_depth);
+    if (c.freeze_embeddings) word->grad.fill(0.0f);
+    const double norm = global_norm_clip(r);
+    const double lr = c.lr * (c.warmup > 0 ? std::min(1.0, double(r.step + 1) / double(c.warmup)) : 1.0);
+    if (std::isfinite(norm)) {  // a non-finite gradient skips the update (and is visible in the log)
+      r.opt_b->step(float(lr));
+      r.opt_m->step(float(lr));
+    }
+    ++r.step;
+    sum.losses.push_back(res.loss);
+    r.loss_sum += res.loss, r.correct += res.correct, r.counted += res.counted, ++r.batches;
+    const Curriculum::Phase phase_before = r.cur->phase();
+    const int64_t seg_before = r.cur->segments();
+    Curriculum::Event ev = r.cur->on_step();
+    bar.update(r.step, cat("S=", S, " loss ", res.loss, " |g| ", norm));
+    if (r.step % c.eval_every == 0 || ev == Curriculum::Event::Done) {
+      double mnorm = 0;
+      const double acc = validate_at(r, r.cur->segments(), &mnorm);
+      if (ev != Curriculum::Event::Done) ev = r.cur->on_eval(acc);
+      Json j = Json::object();
+      j["step"] = r.step;
+      j["phase"] = phase_name(phase_before);
+      j["segments"] = seg_before;
+      j["train_loss"] = r.batches ? r.loss_sum / double(r.batches) : 0.0;
+      j["train_accuracy"] = r.counted ? double(r.correct) / double(r.counted) : 0.0;
+      j["val_accuracy"] = acc;
+      j["memory_norm"] = mnorm;
+      j["grad_norm"] = norm;
+      j["lr"] = lr;
+      j["seconds"] = r.seconds + timer.seconds();
+      log_line(j);
+      bar.note(j.dump());
+      r.loss_sum = 0, r.correct = 0, r.counted = 0, r.batches = 0;
+      if (ev == Curriculum::Event::Advanced || ev == Curriculum::Event::EnteredMixed)
+        save_rmt(join_path(out, stage_name(seg_before)), *r.model);
+      if (ev == Curriculum::Event::Done) {
+        if (phase_before == Curriculum::Phase::Stages) save_rmt(join_path(out, stage_name(seg_before)), *r.model);
+        save_rmt(join_path(out, "final"), *r.model);
+      }
+      r.seconds += timer.seconds();
+      timer.reset();
+      save(r);
+    }
+  }
+  r.seconds += timer.seconds();
+  if (limits.max_total_steps > 0 && r.step >= limits.max_total_steps && r.step % c.eval_every != 0) save(r);
+  bar.finish();
+  sum.steps = r.step;
+  sum.finished = r.cur->phase() == Curriculum::Phase::Done;
+  sum.curriculum = r.cur->to_json();
+  return sum;
+}
+
+RmtTrainSummary resume_rmt(const std::string& out, const RmtTrainLimits& limits) {
+  return train_rmt(RmtTrainConfig{}, out, true, limits);
+}
+
+}  // namespace mnemo

@@ -1,0 +1,63 @@
+#pragma once
+// Training the RMT encoder on a long-context task (memorize, detect, reasoning) with the curriculum
+// (train/curriculum.h), backpropagation through time over all segments or the last k, AdamW, clipping, and a
+// checkpoint that resumes bit for bit.
+//
+// Samples are made on the fly by the task builders (tasks/long_context.h) from the corpus' train split, each
+// exactly S * L tokens of input + " " + question, so the question ends the last segment; validation samples come
+// from the validation split with a fixed seed per segment count.
+//
+// A run directory OUT holds:
+//   OUT/checkpoint/     the latest training checkpoint (io/checkpoint.h: weights, AdamW moments, RNG, step, state)
+//   OUT/stage-NN/       the RMT model directory (memory/rmt_dir.h) when the stage with NN segments ended
+//   OUT/final/          the model at the end of the run (after the mixed phase)
+//   OUT/log.jsonl       one line per evaluation: step, segments, phase, train loss/accuracy, validation accuracy,
+//                       memory norm, learning rate, seconds
+// Resuming (resume = true) reads OUT/checkpoint and continues with the configuration saved there (max_total_steps
+// and the thread count may differ); the losses are those of a run that was never stopped.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "base/json.h"
+#include "memory/rmt.h"
+#include "train/curriculum.h"
+
+namespace mnemo {
+
+struct RmtTrainConfig {
+  std::string init;       // pretrained BERT directory (its vocab.txt is the tokenizer unless `tokenizer` is set)
+  std::string tokenizer;  // tokenizer path (a model directory, vocab.txt or tokenizer.json); "" = init
+  std::string corpus_dir = "data/corpus";
+  std::string task = "memorize";
+  int64_t num_mem_tokens = 10, segment_tokens = 64;
+  int64_t batch = 32, bptt_depth = 0;
+  double lr = 1e-4, clip = 1.0;
+  int64_t warmup = 50;
+  bool freeze_embeddings = true;  // word embeddings stay pretrained (and out of the stored delta)
+  int64_t eval_every = 25, val_count = 64, val_batch = 32;
+  uint64_t seed = 1;
+  CurriculumConfig curriculum;
+
+  Json to_json() const;
+  static RmtTrainConfig from_json(const Json& j, const std::string& source);
+};
+
+struct RmtTrainLimits {
+  int64_t max_total_steps = 0;  // stop (with a checkpoint) after this many optimizer steps in total; 0 = no limit
+};
+
+struct RmtTrainSummary {
+  int64_t steps = 0;
+  bool finished = false;  // the curriculum (and the mixed phase) ran to the end
+  Json curriculum;
+  std::vector<double> losses;  // training loss of every step taken in this call (for resume tests)
+};
+
+// Start a run in `out` (Error if out/checkpoint exists) or resume it.
+RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, bool resume,
+                          const RmtTrainLimits& limits);
+// Resume with the configuration stored in out/checkpoint.
+RmtTrainSummary resume_rmt(const std::string& out, const RmtTrainLimits& limits);
+
+}  // namespace mnemo

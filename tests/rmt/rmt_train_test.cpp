@@ -1,0 +1,163 @@
+// The curriculum's rules, and a killed RMT training run resumed from its checkpoint giving the same losses (and
+// log lines) as a run that was never stopped. Uses a tiny random BERT with MiniLM's vocabulary and a tiny corpus
+// written here, so it runs in seconds.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/progress.h"
+#include "base/json.h"
+#include "io/model_dir.h"
+#include "memory/rmt_dir.h"
+#include "train/curriculum.h"
+#include "train/rmt_trainer.h"
+
+using namespace mnemo;
+
+TEST(Curriculum, AdvancesOnlyWhenConverged) {
+  CurriculumConfig c;
+  c.start_segments = 1, c.max_segments = 3, c.threshold = 0.9, c.confirm = 2, c.min_steps = 4, c.max_steps = 10;
+  c.mixed_steps = 3, c.mixed_min = 2;
+  Curriculum cur(c);
+  Rng rng(1);
+  for (int i = 0; i < 3; ++i) cur.on_step();
+  EXPECT_EQ(cur.on_eval(1.0), Curriculum::Event::None);  // too few steps: does not count
+  cur.on_step();
+  EXPECT_EQ(cur.on_eval(1.0), Curriculum::Event::None);  // 1 of 2 confirmations
+  EXPECT_EQ(cur.on_eval(0.5), Curriculum::Event::None);  // a miss resets the count
+  EXPECT_EQ(cur.on_eval(0.95), Curriculum::Event::None);
+  EXPECT_EQ(cur.on_eval(0.95), Curriculum::Event::Advanced);
+  EXPECT_EQ(cur.segments(), 2);
+  EXPECT_EQ(cur.batch_segments(rng), 2);
+  // Stage 2 never converges: after max_steps it advances anyway, recorded as not converged.
+  for (int i = 0; i < 10; ++i) cur.on_step();
+  EXPECT_EQ(cur.on_eval(0.2), Curriculum::Event::Advanced);
+  ASSERT_EQ(cur.history().size(), 2u);
+  EXPECT_TRUE(cur.history()[0].converged);
+  EXPECT_FALSE(cur.history()[1].converged);
+  for (int i = 0; i < 4; ++i) cur.on_step();
+  cur.on_eval(1.0);
+  EXPECT_EQ(cur.on_eval(1.0), Curriculum::Event::EnteredMixed);
+  EXPECT_EQ(cur.phase(), Curriculum::Phase::Mixed);
+  // Mixed batches draw from [mixed_min, max].
+  std::set<int64_t> seen;
+  for (int i = 0; i < 100; ++i) seen.insert(cur.batch_segments(rng));
+  EXPECT_EQ(seen, (std::set<int64_t>{2, 3}));
+  // JSON round trip mid-phase.
+  cur.on_step();
+  Curriculum back = Curriculum::from_json(cur.to_json(), "test");
+  EXPECT_EQ(back.to_json().dump(), cur.to_json().dump());
+  EXPECT_EQ(cur.on_step(), Curriculum::Event::None);
+  EXPECT_EQ(cur.on_step(), Curriculum::Event::Done);
+  EXPECT_EQ(cur.phase(), Curriculum::Phase::Done);
+  // Bad settings.
+  CurriculumConfig bad = c;
+  bad.max_segments = 0;
+  EXPECT_THROW(Curriculum{bad}, Error);
+  bad = c;
+  bad.threshold = 1.5;
+  EXPECT_THROW(Curriculum{bad}, Error);
+}
+
+namespace {
+
+const std::string kVocab = std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384/vocab.txt";
+
+// A tiny corpus: sentences that mention people and places, split into train and validation documents.
+void write_corpus(const std::string& dir) {
+  make_directories(dir);
+  const char* words[] = {"the", "old", "man", "walked", "along", "river", "and", "saw", "a", "ship", "near",
+                         "town", "where", "people", "lived", "in", "small", "houses", "by", "sea"};
+  for (const char* split : {"train", "validation"}) {
+    std::ostringstream os;
+    for (int d = 0; d < 3; ++d) {
+      std::string text;
+      for (int s = 0; s < 40; ++s) {
+        std::string sent;
+        for (int w = 0; w < 6 + (s * 7 + d) % 5; ++w) sent += std::string(sent.empty() ? "" : " ") + words[(s * 3 + w * 5 + d) % 20];
+        sent[0] = char(std::toupper(sent[0]));
+        text += (text.empty() ? "" : " ") + sent + ".";
+      }
+      Json j = Json::object();
+      j["id"] = cat(split, "/", d);
+      j["source"] = "test";
+      j["text"] = text;
+      os << j.dump() << "\n";
+    }
+    atomic_write(join_path(dir, cat(split, ".jsonl")), os.str());
+  }
+}
+
+void write_tiny_bert(const std::string& dir) {
+  BertConfig c;
+  c.num_hidden_layers = 1, c.hidden_size = 16, c.num_attention_heads = 2, c.intermediate_size = 32;
+  c.max_position_embeddings = 32;
+  Bert b(c);
+  b.init_random(5);
+  save_model_dir(dir, b);
+}
+
+std::vector<std::string> log_lines_without_time(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    Json j = Json::parse(line);
+    Json k = Json::object();
+    for (auto& [key, v] : j.as_object())
+      if (key != "seconds") k[key] = v;
+    out.push_back(k.dump());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
+  if (!file_exists(kVocab)) GTEST_SKIP() << kVocab << " missing (scripts/setup installs it)";
+  Progress::set_quiet(true);
+  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_train_test";
+  write_corpus(root + "/corpus");
+  write_tiny_bert(root + "/bert");
+  RmtTrainConfig c;
+  c.init = root + "/bert";
+  c.tokenizer = kVocab;
+  c.corpus_dir = root + "/corpus";
+  c.num_mem_tokens = 2, c.segment_tokens = 12, c.batch = 3, c.lr = 1e-3, c.warmup = 2;
+  c.eval_every = 2, c.val_count = 3, c.val_batch = 2, c.seed = 9;
+  c.curriculum.max_segments = 2, c.curriculum.threshold = 0.01, c.curriculum.confirm = 1;
+  c.curriculum.min_steps = 2, c.curriculum.max_steps = 4, c.curriculum.mixed_steps = 3;
+  for (const char* d : {"/a", "/b"}) std::system(cat("rm -rf '", root, d, "'").c_str());
+
+  RmtTrainLimits all;
+  all.max_total_steps = 9;
+  RmtTrainSummary a = train_rmt(c, root + "/a", false, all);
+  ASSERT_EQ(a.losses.size(), 9u);
+
+  RmtTrainLimits first;
+  first.max_total_steps = 5;  // stops between evaluations: the checkpoint carries the partial statistics
+  RmtTrainSummary b1 = train_rmt(c, root + "/b", false, first);
+  EXPECT_THROW(train_rmt(c, root + "/b", false, first), Error);  // refuses to overwrite a run
+  RmtTrainSummary b2 = resume_rmt(root + "/b", all);
+  std::vector<double> b = b1.losses;
+  b.insert(b.end(), b2.losses.begin(), b2.losses.end());
+  ASSERT_EQ(b.size(), a.losses.size());
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(b[i], a.losses[i]) << "step " << i + 1;
+  EXPECT_EQ(a.curriculum.dump(), b2.curriculum.dump());
+  EXPECT_EQ(log_lines_without_time(root + "/a/log.jsonl"), log_lines_without_time(root + "/b/log.jsonl"));
+  // The run went through both stages into the mixed phase and saved each stage as a model directory.
+  EXPECT_TRUE(file_exists(root + "/a/stage-01/config.json"));
+  EXPECT_TRUE(file_exists(root + "/a/stage-02/config.json"));
+  auto m = load_rmt(root + "/a/stage-02");
+  EXPECT_EQ(m->config().segment_tokens, 12);
+  // Frozen word embeddings: identical to the initial model's.
+  auto base = load_bert(root + "/bert");
+  const Parameter* w0 = base->params().find("embeddings.word_embeddings.weight");
+  const Parameter* w1 = m->backbone().params().find("bert.embeddings.word_embeddings.weight");
+  ASSERT_TRUE(w0 && w1);
+  EXPECT_EQ(w0->value.to_vector(), w1->value.to_vector());
+}

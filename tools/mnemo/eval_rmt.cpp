@@ -1,0 +1,100 @@
+// mnemo eval rmt --model DIR (--data FILE.jsonl | --task NAME --segments N[,N...] --count K) [--json]:
+// accuracy of an RMT encoder, with tokens, segments, time and peak resident memory (docs/rmt.md).
+#include <cstdio>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/json.h"
+#include "base/file.h"
+#include "base/timer.h"
+#include "eval/rmt_eval.h"
+#include "eval_verbs.h"
+#include "memory/rmt_dir.h"
+#include "text/tokenizer.h"
+
+namespace mnemo::cli {
+namespace {
+
+std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
+  std::vector<int64_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0) throw Error(cat(flag, ": '", item, "' is not a positive integer"));
+    out.push_back(v);
+  }
+  if (out.empty()) throw Error(cat(flag, ": empty list"));
+  return out;
+}
+
+}  // namespace
+
+int run_eval_rmt(Args& args) {
+  common_flags(args);
+  const std::string dir = args.require("--model");
+  const std::string tok_path = args.get_or("--tokenizer", "");
+  auto data = args.get("--data");
+  RmtGenerateOptions g;
+  g.task = args.get_or("--task", g.task);
+  const std::string segs = args.get_or("--segments", "");
+  g.count = args.get_int("--count", g.count);
+  g.seed = uint64_t(args.get_int("--seed", 0));
+  g.split = args.get_or("--split", g.split);
+  g.corpus_dir = args.get_or("--corpus", g.corpus_dir);
+  g.batch = args.get_int("--batch", g.batch);
+  const bool json = args.flag("--json");
+  args.finish();
+  if (data && !segs.empty()) throw Error("give --data FILE or --segments N (generate), not both");
+  if (!data && segs.empty()) throw Error("give --data FILE.jsonl, or --segments N[,N...] to generate samples");
+
+  auto model = load_rmt(dir);
+  // The tokenizer: --tokenizer, else the model directory's, else the base model's (delta directories).
+  std::string tp = tok_path;
+  if (tp.empty()) {
+    tp = dir;
+    if (!file_exists(join_path(dir, "vocab.txt")) && !file_exists(join_path(dir, "tokenizer.json"))) {
+      Json cfg = Json::parse(read_file(join_path(dir, "config.json")));
+      std::string base = cfg["rmt"].string_or("delta_of", "");
+      if (!base.empty()) tp = base[0] == '/' ? base : join_path(dir, base);
+    }
+  }
+  auto tok = load_tokenizer(tp);
+
+  Json out = Json::object();
+  out["model"] = dir;
+  out["segment_tokens"] = model->config().segment_tokens;
+  out["num_mem_tokens"] = model->config().num_mem_tokens;
+  if (data) {
+    RmtEvalResult r = eval_rmt_file(*model, *tok, *data, g.batch);
+    out["data"] = *data;
+    for (auto& [k, v] : r.to_json().as_object()) out[k] = v;
+    if (!json)
+      std::printf("%s: accuracy %.4f (%lld/%lld), %lld tokens, %.2f s, peak RSS %.1f MB\n", data->c_str(),
+                  r.accuracy(), (long long)r.correct, (long long)r.count, (long long)r.tokens, r.seconds,
+                  double(r.peak_rss_bytes) / 1048576.0);
+  } else {
+    Json rows = Json::array();
+    out["task"] = g.task;
+    for (int64_t S : parse_list(segs, "--segments")) {
+      g.segments = S;
+      RmtEvalResult r = eval_rmt_generated(*model, *tok, g);
+      Json row = r.to_json();
+      row["segments"] = S;
+      row["seconds_per_segment_step"] = r.segments ? r.seconds / double(r.segments) : 0.0;
+      rows.push_back(row);
+      if (!json)
+        std::printf("%s S=%lld (%lld tokens each): accuracy %.4f (%lld/%lld), %.2f s, %.4f s/segment, peak RSS %.1f MB\n",
+                    g.task.c_str(), (long long)S, (long long)(S * model->config().segment_tokens), r.accuracy(),
+                    (long long)r.correct, (long long)r.count, r.seconds,
+                    r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
+      std::fflush(stdout);
+    }
+    out["results"] = rows;
+  }
+  if (json) std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace mnemo::cli
