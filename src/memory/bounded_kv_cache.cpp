@@ -44,6 +44,7 @@ BoundedKvCache::BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<
 }
 
 void BoundedKvCache::reset() {
+  frozen_ = false;
   size_.assign(size_t(shape_.n_layer), 0);
   seen_.assign(size_t(shape_.n_layer), 0);
   evicted_.assign(size_t(shape_.n_layer), 0);
@@ -60,7 +61,9 @@ int64_t BoundedKvCache::next_position() const { return reposition_ ? size_[0] : 
 void BoundedKvCache::append(int layer, int64_t pos, const float* k, const float* v) {
   MNEMO_CHECK(layer >= 0 && layer < shape_.n_layer, "layer ", layer);
   int64_t& n = size_[size_t(layer)];
-  if (pending_[size_t(layer)] >= max_new_)
+  if (frozen_ && n >= cap_)
+    throw Error(cat("bounded KV cache: full at ", cap_, " entries in layer ", layer, " while not evicting"));
+  if (!frozen_ && pending_[size_t(layer)] >= max_new_)
     throw Error(cat("bounded KV cache: more tokens appended to layer ", layer, " in one step than the ", max_new_,
                     " it was sized for (split the run)"));
   if (reposition_ && pos != n)
@@ -96,6 +99,7 @@ void BoundedKvCache::observe_rows(int layer, const AttentionRows& rows) {
   const int64_t n = size_[size_t(layer)];
   MNEMO_CHECK(rows.n == n && rows.H == shape_.H, "observe: ", rows.n, " columns for ", n, " entries, H ", rows.H);
   pending_[size_t(layer)] = 0;
+  if (frozen_) return;
   if (policy_->uses_attention()) policy_->observe(layer, rows);
   const int64_t budget = budgets_[size_t(layer)];
   if (n <= budget) return;

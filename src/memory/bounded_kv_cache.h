@@ -57,6 +57,10 @@ class BoundedKvCache : public KvCache {
   LayerObserver rows_observer();
   void use_rows_observer(bool on) { rows_observer_on_ = on; }
 
+  // Stop (or resume) evicting: while frozen the cache only grows, up to its capacity, and the policy sees nothing.
+  // (A prompt's context compressed once, then the question and answer kept whole, as NVIDIA kvpress does.)
+  void freeze(bool on) { frozen_ = on; }
+
   // The position the next token must be given: entries held if re-positioning, else tokens seen so far.
   int64_t next_position() const;
   // Absolute positions (token index in the sequence) of kv head h's entries in `layer` (size).
@@ -87,6 +91,7 @@ class BoundedKvCache : public KvCache {
   std::vector<float> cos_, sin_, tmp_;  // scratch for re-rotation (cap, hs/2), (cap, hs/2), (cap, hs)
   std::vector<int64_t> shift_;          // scratch (cap)
   bool rows_observer_on_ = false;
+  bool frozen_ = false;
 };
 
 }  // namespace mnemo
