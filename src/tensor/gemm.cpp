@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "base/error.h"
 #include "base/thread_pool.h"
@@ -97,16 +98,20 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
   if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);        // (N,OC) @ (OC,C)
   if (dweight) gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);      // (OC,N) @ (N,C)
   if (dbias) {
-    // dbias (OC) += column sums of dout (N,OC); each worker owns a range of columns and sums rows in order.
+    // dbias (OC) += column sums of dout (N,OC). Each worker owns a block of columns and walks the rows in order
+    // (row-major, so each row's block is one contiguous read): no shared writes, order independent of threads.
     parallel_for(
         (OC + simd::kLanes - 1) / simd::kLanes,
         [&](int64_t v0, int64_t v1) {
-          for (int64_t o = v0 * simd::kLanes; o < std::min(OC, v1 * simd::kLanes); o += simd::kLanes) {
-            int64_t w = std::min(simd::kLanes, OC - o);
-            simd::Vf acc = simd::zero();
-            for (int64_t n = 0; n < N; ++n) acc += simd::loadn(dout + n * OC + o, w);
-            simd::storen(dbias + o, simd::loadn(dbias + o, w) + acc, w);
-          }
+          const int64_t c0 = v0 * simd::kLanes, c1 = std::min(OC, v1 * simd::kLanes);
+          std::vector<float> acc(size_t(c1 - c0), 0.0f);  // (c1 - c0) partial sums
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t o = c0; o < c1; o += simd::kLanes) {
+              const int64_t w = std::min(simd::kLanes, c1 - o);
+              float* a = acc.data() + (o - c0);
+              simd::storen(a, simd::loadn(a, w) + simd::loadn(dout + n * OC + o, w), w);
+            }
+          for (int64_t o = c0; o < c1; ++o) dbias[o] += acc[size_t(o - c0)];
         },
         std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1)));
   }

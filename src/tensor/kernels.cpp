@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "base/error.h"
 #include "base/thread_pool.h"
@@ -144,46 +145,52 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
   if (reference_kernels())
     return ref::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
-  if (dinp)
-    parallel_for(
-        N,
-        [&](int64_t n0, int64_t n1) {
-          for (int64_t n = n0; n < n1; ++n) {
-            const float* x = inp + n * C;   // (C)
-            const float* g = dout + n * C;  // (C)
-            float* dx = dinp + n * C;       // (C)
-            const Vf mv = set1(mean[n]), sv = set1(rstd[n]);
-            Vf a_mean = zero(), a_norm = zero();
-            for_vectors(C, [&](int64_t c, int64_t w) {
-              Vf norm = (ld(x + c, w) - mv) * sv;
-              Vf dnorm = ld(g + c, w) * ld(weight + c, w);
-              a_mean += dnorm;
-              a_norm = fmadd(dnorm, norm, a_norm);
-            });
-            const Vf dm = set1(reduce_add(a_mean) / float(C)), dnm = set1(reduce_add(a_norm) / float(C));
-            for_vectors(C, [&](int64_t c, int64_t w) {
-              Vf norm = (ld(x + c, w) - mv) * sv;
-              Vf dnorm = ld(g + c, w) * ld(weight + c, w);
-              st(dx + c, fmadd(sv, dnorm - dm - norm * dnm, ld(dx + c, w)), w);
-            });
-          }
-        },
-        row_grain(C));
-  if (dweight || dbias)
-    for_column_blocks(C, N, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; c += kLanes) {
-        const int64_t w = std::min(kLanes, c1 - c);
-        Vf aw = zero(), ab = zero();
-        for (int64_t n = 0; n < N; ++n) {
-          Vf g = ld(dout + n * C + c, w);
-          Vf norm = (ld(inp + n * C + c, w) - set1(mean[n])) * set1(rstd[n]);
-          ab += g;
-          aw = fmadd(norm, g, aw);
-        }
-        if (dbias) st(dbias + c, ld(dbias + c, w) + ab, w);
-        if (dweight) st(dweight + c, ld(dweight + c, w) + aw, w);
+  // One pass over the rows: each worker takes a contiguous block of rows, writes their dinp and sums its own
+  // partial dweight, dbias; the partials are then added in worker order (deterministic for a thread count).
+  const int nth = N * C < 2 * 16384 ? 1 : num_threads();
+  std::vector<float> part(size_t(2 * C * nth), 0.0f);  // (nth, 2, C): per-worker dweight | dbias partial sums
+  auto rows = [&](int ith, int nt) {
+    float* pw = part.data() + 2 * C * ith;  // (C)
+    float* pb = pw + C;                     // (C)
+    for (int64_t n = N * ith / nt; n < N * (ith + 1) / nt; ++n) {
+      const float* x = inp + n * C;   // (C)
+      const float* g = dout + n * C;  // (C)
+      const Vf mv = set1(mean[n]), sv = set1(rstd[n]);
+      Vf dm = zero(), dnm = zero();
+      if (dinp) {
+        Vf a_mean = zero(), a_norm = zero();
+        for_vectors(C, [&](int64_t c, int64_t w) {
+          Vf norm = (ld(x + c, w) - mv) * sv;
+          Vf dnorm = ld(g + c, w) * ld(weight + c, w);
+          a_mean += dnorm;
+          a_norm = fmadd(dnorm, norm, a_norm);
+        });
+        dm = set1(reduce_add(a_mean) / float(C));
+        dnm = set1(reduce_add(a_norm) / float(C));
       }
-    });
+      for_vectors(C, [&](int64_t c, int64_t w) {
+        Vf norm = (ld(x + c, w) - mv) * sv;
+        Vf gv = ld(g + c, w);
+        if (dinp) {
+          Vf dnorm = gv * ld(weight + c, w);
+          st(dinp + n * C + c, fmadd(sv, dnorm - dm - norm * dnm, ld(dinp + n * C + c, w)), w);
+        }
+        st(pw + c, fmadd(norm, gv, ld(pw + c, w)), w);
+        st(pb + c, ld(pb + c, w) + gv, w);
+      });
+    }
+  };
+  if (nth == 1)
+    rows(0, 1);
+  else
+    parallel_run(rows);
+  for (int t = 0; t < nth; ++t) {
+    const float* pw = part.data() + 2 * C * t;
+    for (int64_t c = 0; c < C; ++c) {
+      if (dweight) dweight[c] += pw[c];
+      if (dbias) dbias[c] += pw[C + c];
+    }
+  }
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n, Gelu kind) {
