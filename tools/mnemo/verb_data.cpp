@@ -8,6 +8,7 @@
 #include "base/json.h"
 #include "cli.h"
 #include "tasks/corpus.h"
+#include "io/gguf_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace {
@@ -48,7 +49,7 @@ int run_stats(const DataFlags& f) {
   if (f.out || f.npm || f.force) throw Error("data stats takes --tokenizer, --corpus and --json");
   if (!f.tokenizer) throw Error("--tokenizer is required");
   std::string dir = f.corpus.value_or("data/corpus");
-  auto tok = load_tokenizer(*f.tokenizer);
+  auto tok = load_any_tokenizer(*f.tokenizer);
   Json out = Json::object();
   out["corpus"] = dir;
   out["tokenizer"] = *f.tokenizer;

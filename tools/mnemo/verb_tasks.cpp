@@ -7,6 +7,7 @@
 #include "base/timer.h"
 #include "cli.h"
 #include "tasks/long_context.h"
+#include "io/gguf_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace {
@@ -56,7 +57,7 @@ int run_tasks(cli::Args& args) {
     opt.task.question_in_length = q_in_len;
   }
   opt.tokenizer_name = tok_path;
-  auto tok = load_tokenizer(tok_path);
+  auto tok = load_any_tokenizer(tok_path);
   Timer timer;
   int64_t tokens = tasks::write_task_file(out, *tok, opt);
   double secs = timer.seconds();
