@@ -186,12 +186,14 @@ def chat_text(book_text):
 
 
 @pytest.mark.parametrize("book", ["moby", "sotu"])
-def test_smollm2_tokenizer_json_matches_hf(books, smollm2, book, tmp_path):
+def test_smollm2_gguf_and_tokenizer_json_match_hf(books, smollm2, book, tmp_path):
     tk, path = smollm2
     text = chat_text(books[book].read_text(encoding="utf-8"))
     f = tmp_path / "chat.txt"
     f.write_text(text, encoding="utf-8")
-    assert_same_ids(mnemo_ids(path, f), hf_encode(tk, text), f"SmolLM2 tokenizer.json on {book} vs HF tokenizers")
+    ref = hf_encode(tk, text)
+    assert_same_ids(mnemo_ids(SMOLLM2_GGUF, f), ref, f"SmolLM2 GGUF on {book} vs HF tokenizers")
+    assert_same_ids(mnemo_ids(path, f), ref, f"SmolLM2 tokenizer.json on {book} vs HF tokenizers")
 
 
 # ---------------------------------------------------------------- MiniLM WordPiece
