@@ -60,6 +60,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (reference_kernels()) return ref::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (M <= 0 || N <= 0) return;
+  // Checked here, before the split: an exception must not leave a pool worker.
+  MNEMO_CHECK(lda >= std::max<int64_t>(1, trans_a ? M : K) && ldb >= std::max<int64_t>(1, trans_b ? K : N) &&
+                  ldc >= N,
+              "gemm: leading dimensions lda=", lda, " ldb=", ldb, " ldc=", ldc, " too small for M=", M, " N=", N,
+              " K=", K);
   const int nth = num_threads();
   if (nth == 1 || M * N * std::max<int64_t>(K, 1) < kParallelMacs)
     return gemm_sequential(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

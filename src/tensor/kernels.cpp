@@ -275,8 +275,15 @@ void softmax_backward(float* dinp, const float* out, const float* dout, int64_t 
       row_grain(C));
 }
 
+// Targets are checked before the parallel part: an exception must not leave a pool worker.
+static void check_targets(const int32_t* targets, int64_t N, int64_t V) {
+  for (int64_t n = 0; n < N; ++n)
+    MNEMO_CHECK(targets[n] < V, "crossentropy: target ", targets[n], " out of range [0, ", V, ")");
+}
+
 void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int64_t N, int64_t V) {
   if (reference_kernels()) return ref::crossentropy_forward(losses, logits, targets, N, V);
+  check_targets(targets, N, V);
   parallel_for(
       N,
       [&](int64_t n0, int64_t n1) {
@@ -285,7 +292,6 @@ void crossentropy_forward(float* losses, const float* logits, const int32_t* tar
             losses[n] = 0.0f;
             continue;
           }
-          MNEMO_CHECK(targets[n] < V, "crossentropy: target ", targets[n], " out of range [0, ", V, ")");
           const float* x = logits + n * V;  // (V)
           const float m = row_max(x, V);
           losses[n] = std::log(row_sum_exp(x, V, m)) + m - x[targets[n]];
@@ -297,6 +303,7 @@ void crossentropy_forward(float* losses, const float* logits, const int32_t* tar
 void crossentropy_backward(float* dlogits, const float* logits, const int32_t* targets, const float* dlosses,
                            int64_t N, int64_t V) {
   if (reference_kernels()) return ref::crossentropy_backward(dlogits, logits, targets, dlosses, N, V);
+  check_targets(targets, N, V);
   parallel_for(
       N,
       [&](int64_t n0, int64_t n1) {

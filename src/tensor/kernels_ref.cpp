@@ -293,6 +293,7 @@ void crossentropy_backward(float* dlogits, const float* logits, const int32_t* t
                            int64_t N, int64_t V) {
   for (int64_t n = 0; n < N; ++n) {
     if (targets[n] < 0) continue;
+    MNEMO_CHECK(targets[n] < V, "crossentropy: target ", targets[n], " out of range [0, ", V, ")");
     const float* x = logits + n * V;  // (V)
     float* d = dlogits + n * V;       // (V)
     float mx = -INFINITY;

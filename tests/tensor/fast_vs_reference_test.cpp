@@ -11,6 +11,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernel_test_util.h"
 #include "tensor/kernels.h"
@@ -158,6 +159,18 @@ TEST(CrossEntropy, IgnoredTargetsGiveZeroLossAndNoGradient) {
     double row1 = 0.0;  // softmax - onehot sums to 0
     for (int64_t j = 0; j < V; ++j) row1 += d[V + j] - 7.0f;
     EXPECT_NEAR(row1, 0.0, 1e-5);
+  }
+}
+
+TEST(CrossEntropy, TargetOutOfRangeThrows) {
+  for (bool reference : {false, true}) {
+    test::KernelMode m(reference);
+    const int64_t N = 40, V = 3;
+    std::vector<float> logits(N * V, 0.0f), losses(N), d(N * V), dl(N, 1.0f);
+    std::vector<int32_t> t(N, 1);
+    t[37] = 3;  // == V: out of range, in a row a second worker would own
+    EXPECT_THROW(crossentropy_forward(losses.data(), logits.data(), t.data(), N, V), Error);
+    EXPECT_THROW(crossentropy_backward(d.data(), logits.data(), t.data(), dl.data(), N, V), Error);
   }
 }
 
