@@ -256,6 +256,55 @@ std::unique_ptr<Background> make_background(TaskKind kind, const std::vector<Cor
   return std::make_unique<CorpusBackground>(*docs, doc, sentence);
 }
 
+Json record_fields(const SampleInfo& info, const GenerateOptions& opt, int64_t index) {
+  Json r = Json::object();
+  r["question"] = info.question;
+  r["target"] = info.target;
+  r["task"] = info.task;
+  r["target_index"] = info.target_index;
+  r["length_tokens"] = info.length_tokens;
+  r["total_tokens"] = info.length_tokens + info.question_tokens;
+  r["question_in_length"] = opt.task.question_in_length;
+  if (opt.task.segments > 0) {
+    r["segments"] = opt.task.segments;
+    r["segment_tokens"] = opt.task.segment_tokens;
+  }
+  Json facts = Json::array(), pos = Json::array(), off = Json::array(), sup = Json::array();
+  for (auto& f : info.facts) facts.push_back(f);
+  for (auto p : info.fact_positions) pos.push_back(p);
+  for (auto p : info.fact_byte_offsets) off.push_back(p);
+  for (auto p : info.supporting) sup.push_back(p);
+  r["facts"] = facts;
+  r["fact_positions"] = pos;
+  r["fact_byte_offsets"] = off;
+  r["supporting"] = sup;
+  r["split"] = opt.task.task == TaskKind::passkey ? std::string("filler") : opt.split;
+  r["tokenizer"] = opt.tokenizer_name;
+  r["seed"] = int64_t(opt.seed);
+  r["index"] = index;
+  return r;
+}
+
+std::vector<TaskRecord> generate_samples(const Tokenizer& tok, const GenerateOptions& opt) {
+  if (opt.count <= 0) throw Error(cat("count must be positive, got ", opt.count));
+  std::vector<CorpusDocument> docs;
+  if (opt.task.task != TaskKind::passkey) docs = load_split(opt.corpus_dir, opt.split);
+  std::vector<TaskRecord> out;
+  for (int64_t i = 0; i < opt.count; ++i) {
+    Rng rng = sample_rng(opt.seed, i);
+    auto bg = make_background(opt.task.task, &docs, rng);
+    TaskSample s = build_sample(tok, opt.task, rng, *bg);
+    TaskRecord rec;
+    rec.input = std::move(s.input);
+    rec.question = s.info.question;
+    rec.target = s.info.target;
+    rec.extra = record_fields(s.info, opt, i);
+    rec.line = i + 1;
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
 int64_t write_task_file(const std::string& path, const Tokenizer& tok, const GenerateOptions& opt) {
   if (opt.count <= 0) throw Error(cat("count must be positive, got ", opt.count));
   std::vector<CorpusDocument> docs;
@@ -272,31 +321,7 @@ int64_t write_task_file(const std::string& path, const Tokenizer& tok, const Gen
       auto bg = make_background(opt.task.task, &docs, rng);
       os << "{\"input\": \"";
       SampleInfo info = build_sample(tok, opt.task, rng, *bg, sink);
-      Json r = Json::object();
-      r["question"] = info.question;
-      r["target"] = info.target;
-      r["task"] = info.task;
-      r["target_index"] = info.target_index;
-      r["length_tokens"] = info.length_tokens;
-      r["total_tokens"] = info.length_tokens + info.question_tokens;
-      r["question_in_length"] = opt.task.question_in_length;
-      if (opt.task.segments > 0) {
-        r["segments"] = opt.task.segments;
-        r["segment_tokens"] = opt.task.segment_tokens;
-      }
-      Json facts = Json::array(), pos = Json::array(), off = Json::array(), sup = Json::array();
-      for (auto& f : info.facts) facts.push_back(f);
-      for (auto p : info.fact_positions) pos.push_back(p);
-      for (auto p : info.fact_byte_offsets) off.push_back(p);
-      for (auto p : info.supporting) sup.push_back(p);
-      r["facts"] = facts;
-      r["fact_positions"] = pos;
-      r["fact_byte_offsets"] = off;
-      r["supporting"] = sup;
-      r["split"] = opt.task.task == TaskKind::passkey ? std::string("filler") : opt.split;
-      r["tokenizer"] = opt.tokenizer_name;
-      r["seed"] = int64_t(opt.seed);
-      r["index"] = i;
+      Json r = record_fields(info, opt, i);
       std::string rest = r.dump();
       os << "\", " << std::string_view(rest).substr(1) << "\n";
       total += info.length_tokens;

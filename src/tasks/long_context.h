@@ -30,6 +30,7 @@
 #include "base/rng.h"
 #include "tasks/babi.h"
 #include "tasks/corpus.h"
+#include "tasks/task_file.h"
 #include "text/tokenizer.h"
 
 namespace mnemo::tasks {
@@ -120,6 +121,13 @@ struct GenerateOptions {
 // shorter one), and the background it reads.
 Rng sample_rng(uint64_t seed, int64_t index);
 std::unique_ptr<Background> make_background(TaskKind kind, const std::vector<CorpusDocument>* docs, Rng& rng);
+
+// The fields a task file stores beside "input" (question, target, task, positions, ...), in file order.
+Json record_fields(const SampleInfo& info, const GenerateOptions& opt, int64_t index);
+
+// The same samples write_task_file would write, in memory, as the reader would return them (for evaluation verbs
+// that generate their own data; fine for inputs that fit in memory).
+std::vector<TaskRecord> generate_samples(const Tokenizer& tok, const GenerateOptions& opt);
 
 // Write `count` samples as JSON Lines ({"input", "question", "target"} + extras), atomically. Loads the split
 // (except for passkey, whose background is the filler). Returns the total number of input tokens written.

@@ -51,6 +51,13 @@ bool TaskFileReader::next(TaskRecord& rec) {
     }
   }
   rec.line = line_;
+  // The other fields, without a second copy of a possibly very long input.
+  auto& obj = j.as_object();
+  for (size_t k = 0; k < obj.size(); ++k)
+    if (obj[k].first == "input") {
+      obj.erase(obj.begin() + std::ptrdiff_t(k));
+      break;
+    }
   rec.extra = std::move(j);
   return true;
 }

@@ -14,7 +14,7 @@ namespace mnemo::tasks {
 
 struct TaskRecord {
   std::string input, question, target;
-  Json extra;        // the whole record as parsed (input/question/target included), for optional fields
+  Json extra;        // the record's fields except "input" (question and target included), for optional fields
   int64_t line = 0;  // 1-based line in the file
 };
 

@@ -46,6 +46,28 @@ TEST(TaskFile, ReadsWhatTheGeneratorWrites) {
   }
 }
 
+// Evaluation verbs that generate their own data get exactly what the file would hold.
+TEST(TaskFile, InMemorySamplesEqualTheFile) {
+  std::string d = temp_dir("in_memory");
+  GenerateOptions g;
+  g.task.task = TaskKind::reasoning;
+  g.task.length_tokens = 900;
+  g.count = 3;
+  g.seed = 21;
+  g.corpus_dir = corpus_dir();
+  write_task_file(d + "/r.jsonl", gpt2(), g);
+  auto file = read_task_file(d + "/r.jsonl");
+  auto mem = generate_samples(gpt2(), g);
+  ASSERT_EQ(file.size(), mem.size());
+  for (size_t i = 0; i < mem.size(); ++i) {
+    EXPECT_EQ(file[i].input, mem[i].input);
+    EXPECT_EQ(file[i].question, mem[i].question);
+    EXPECT_EQ(file[i].target, mem[i].target);
+    EXPECT_EQ(file[i].extra.dump(), mem[i].extra.dump());
+    EXPECT_EQ(file[i].extra.find("input"), nullptr);
+  }
+}
+
 TEST(TaskFile, BadRecordsNameFileAndLine) {
   std::string d = temp_dir("bad_task_file");
   std::string f = d + "/t.jsonl";

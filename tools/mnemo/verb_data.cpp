@@ -15,6 +15,10 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    "usage: mnemo data fetch [--out data/corpus] [--npm npm/node_modules] [--force] [--json] | "
+    "mnemo data stats --tokenizer PATH [--corpus data/corpus] [--json]";
+
 // Flags are read before the sub-command word, so a flag's value is never taken for it.
 struct DataFlags {
   std::optional<std::string> out, npm, corpus, tokenizer;
@@ -82,10 +86,14 @@ int run_data(cli::Args& args) {
   f.tokenizer = args.get("--tokenizer");
   f.force = args.flag("--force");
   f.json = args.flag("--json");
+  bool help = args.flag("--help", "-h");
   auto pos = args.positionals();
   args.finish();
-  if (pos.size() != 1) throw Error("usage: mnemo data fetch [--out DIR] [--npm DIR] [--force] [--json] | "
-                                   "mnemo data stats --tokenizer PATH [--corpus DIR] [--json]");
+  if (help) {
+    std::printf("%s\n", kUsage);
+    return 0;
+  }
+  if (pos.size() != 1) throw Error(kUsage);
   if (pos[0] == "fetch") return run_fetch(f);
   if (pos[0] == "stats") return run_stats(f);
   throw Error(cat("data: unknown command '", pos[0], "' (fetch or stats)"));

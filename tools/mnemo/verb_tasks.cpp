@@ -22,21 +22,28 @@ constexpr const char* kUsage =
 int run_tasks(cli::Args& args) {
   cli::common_flags(args);
   tasks::GenerateOptions opt;
-  std::string task = args.require("--task");
+  std::string task = args.get_or("--task", "");
   int64_t length = args.get_int("--length", 0);
   int64_t segments = args.get_int("--segments", 0);
   int64_t seg_tokens = args.get_int("--segment-tokens", 0);
-  std::string tok_path = args.require("--tokenizer");
-  std::string out = args.require("--out");
+  std::string tok_path = args.get_or("--tokenizer", "");
+  std::string out = args.get_or("--out", "");
   opt.count = args.get_int("--count", 1);
   int64_t seed = args.get_int("--seed", 0);
   opt.split = args.get_or("--split", "test");
   opt.corpus_dir = args.get_or("--corpus", opt.corpus_dir);
   bool q_in_len = args.flag("--question-in-length");
   bool json = args.flag("--json");
+  bool help = args.flag("--help", "-h");
   auto pos = args.positionals();
   args.finish();
+  if (help) {
+    std::printf("%s\n", kUsage);
+    return 0;
+  }
   if (pos.size() != 1 || pos[0] != "generate") throw Error(kUsage);
+  for (auto [flag, value] : {std::pair{"--task", &task}, {"--tokenizer", &tok_path}, {"--out", &out}})
+    if (value->empty()) throw Error(cat(flag, " is required (mnemo tasks generate --help)"));
 
   opt.task.task = tasks::parse_task(task);
   if (seed < 0) throw Error(cat("--seed must be non-negative, got ", seed));
