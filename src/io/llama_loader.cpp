@@ -254,4 +254,123 @@ void save_llama_dir(const std::string& dir, const Llama& model, DType dtype) {
   atomic_write(join_path(dir, "config.json"), cfg.dump(2) + "\n");
 }
 
+namespace {
+
+// tokenizer.json (Hugging Face tokenizers) for a byte-level BPE held in GGUF metadata. GGUF stores tokens already
+// in the byte-to-unicode alphabet of GPT-2's byte-level BPE, and merges as "a b" lines, as tokenizer.json does.
+Json tokenizer_json(const GgufFile& f) {
+  const std::string& path = f.path();
+  const std::string model = f.get_string("tokenizer.ggml.model");
+  if (model != "gpt2")
+    throw Error(cat(path, ": tokenizer.ggml.model \"", model, "\" cannot be converted (byte-level BPE \"gpt2\" only)"));
+  const std::vector<std::string> tokens = f.get_string_array("tokenizer.ggml.tokens");
+  const std::vector<std::string> merges = f.get_string_array("tokenizer.ggml.merges");
+  std::vector<int64_t> types(tokens.size(), 1);
+  if (f.has("tokenizer.ggml.token_type")) types = f.get_int_array("tokenizer.ggml.token_type");
+  if (types.size() != tokens.size())
+    throw Error(cat(path, ": tokenizer.ggml.token_type has ", types.size(), " entries for ", tokens.size(), " tokens"));
+  const std::string pre = f.string_or("tokenizer.ggml.pre", "default");
+
+  auto byte_level = [](bool prefix) {
+    Json b = Json::object();
+    b["type"] = "ByteLevel";
+    b["add_prefix_space"] = prefix;
+    b["trim_offsets"] = true;
+    b["use_regex"] = true;
+    return b;
+  };
+  Json j = Json::object();
+  j["version"] = "1.0";
+  j["truncation"] = Json();
+  j["padding"] = Json();
+  Json added = Json::array();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (types[i] != 3 && types[i] != 4) continue;  // CONTROL and USER_DEFINED tokens are matched whole
+    Json a = Json::object();
+    a["id"] = int64_t(i);
+    a["content"] = tokens[i];
+    a["single_word"] = false;
+    a["lstrip"] = false;
+    a["rstrip"] = false;
+    a["normalized"] = types[i] == 4;
+    a["special"] = types[i] == 3;
+    added.push_back(a);
+  }
+  j["added_tokens"] = added;
+  j["normalizer"] = Json();
+  if (pre == "smollm" || pre == "starcoder" || pre == "refact") {
+    // Digits split one by one before the byte-level regex (what llama.cpp's "smollm" pre-tokenizer does).
+    Json seq = Json::object();
+    seq["type"] = "Sequence";
+    Json digits = Json::object();
+    digits["type"] = "Digits";
+    digits["individual_digits"] = true;
+    seq["pretokenizers"] = Json(Json::Array{digits, byte_level(false)});
+    j["pre_tokenizer"] = seq;
+  } else if (pre == "gpt2" || pre == "default") {
+    j["pre_tokenizer"] = byte_level(false);
+  } else {
+    throw Error(cat(path, ": tokenizer.ggml.pre \"", pre, "\" cannot be converted (smollm, starcoder, gpt2)"));
+  }
+  Json post = byte_level(true);
+  post["trim_offsets"] = false;
+  j["post_processor"] = post;
+  j["decoder"] = byte_level(true);
+  Json m = Json::object();
+  m["type"] = "BPE";
+  m["dropout"] = Json();
+  m["unk_token"] = Json();
+  m["continuing_subword_prefix"] = Json();
+  m["end_of_word_suffix"] = Json();
+  m["fuse_unk"] = false;
+  m["byte_fallback"] = false;
+  Json vocab = Json::object();
+  auto& vo = vocab.as_object();
+  vo.reserve(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) vo.emplace_back(tokens[i], Json(int64_t(i)));
+  m["vocab"] = std::move(vocab);
+  Json mg = Json::array();
+  auto& ma = mg.as_array();
+  ma.reserve(merges.size());
+  for (const auto& x : merges) ma.emplace_back(x);
+  m["merges"] = std::move(mg);
+  j["model"] = std::move(m);
+  return j;
+}
+
+Json tokenizer_config_json(const GgufFile& f, int64_t context) {
+  const std::vector<std::string> tokens = f.get_string_array("tokenizer.ggml.tokens");
+  auto tok = [&](const char* key) -> Json {
+    if (!f.has(key)) return Json();
+    int64_t id = f.get_int(key);
+    if (id < 0 || id >= int64_t(tokens.size())) throw Error(cat(f.path(), ": ", key, " ", id, " is not a token id"));
+    return Json(tokens[size_t(id)]);
+  };
+  Json j = Json::object();
+  j["tokenizer_class"] = "PreTrainedTokenizerFast";
+  j["bos_token"] = tok("tokenizer.ggml.bos_token_id");
+  j["eos_token"] = tok("tokenizer.ggml.eos_token_id");
+  j["unk_token"] = tok("tokenizer.ggml.unknown_token_id");
+  j["pad_token"] = tok("tokenizer.ggml.padding_token_id");
+  j["add_bos_token"] = f.bool_or("tokenizer.ggml.add_bos_token", false);
+  j["add_eos_token"] = f.bool_or("tokenizer.ggml.add_eos_token", false);
+  j["clean_up_tokenization_spaces"] = false;
+  j["model_max_length"] = context;
+  if (f.has("tokenizer.chat_template")) j["chat_template"] = f.get_string("tokenizer.chat_template");
+  return j;
+}
+
+}  // namespace
+
+void convert_gguf_to_dir(const std::string& gguf_path, const std::string& dir, DType dtype) {
+  std::unique_ptr<Llama> m = llama_from_gguf(gguf_path);
+  GgufFile f(gguf_path);
+  // Build the tokenizer files first: a GGUF whose tokenizer cannot be converted leaves no directory behind.
+  const std::string tj = tokenizer_json(f).dump() + "\n";
+  const std::string tc = tokenizer_config_json(f, m->config().max_position_embeddings).dump(2) + "\n";
+  save_llama_dir(dir, *m, dtype);
+  atomic_write(join_path(dir, "tokenizer.json"), tj);
+  atomic_write(join_path(dir, "tokenizer_config.json"), tc);
+}
+
 }  // namespace mnemo

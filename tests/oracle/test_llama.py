@@ -146,6 +146,33 @@ def test_smollm2_logits_match_transformers(tmp_path, hf_smollm2):
     assert abs(res["nll"] - nll) < 1e-4 * abs(nll), (res["nll"], nll)
 
 
+SENTENCE = "The quick brown fox jumps over the lazy dog. In 1851, Herman Melville published Moby-Dick; or, The Whale."
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+def test_convert_loads_in_transformers(tmp_path, hf_smollm2, dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "smol"
+    r = subprocess.run([_mnemo(), "convert", SMOLLM2, "--out", str(out), "--dtype", dtype], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    model = AutoModelForCausalLM.from_pretrained(out, torch_dtype=torch.float32)
+    assert model.config.tie_word_embeddings
+    tok = AutoTokenizer.from_pretrained(out)
+    assert tok(SENTENCE)["input_ids"] == SENTENCE_IDS[1:]  # the file says add_bos_token false
+    ids = torch.tensor([SENTENCE_IDS])
+    with torch.no_grad():
+        got = model(ids).logits[0].numpy()
+        want = hf_smollm2(ids).logits[0].numpy()
+    if dtype == "f32":
+        # The same dequantized fp32 numbers in the same layout: transformers computes the same logits bit for bit.
+        assert np.array_equal(got, want), np.abs(got - want).max()
+    else:
+        # bf16 keeps 8 bits of mantissa: the loss moves by well under 5 %.
+        assert abs(_nll(got, SENTENCE_IDS) - _nll(want, SENTENCE_IDS)) < 0.05 * _nll(want, SENTENCE_IDS)
+
+
 def test_smollm2_llamacpp(tmp_path):
     if not os.path.exists(SMOLLM2):
         pytest.skip(f"{SMOLLM2} not set up")
