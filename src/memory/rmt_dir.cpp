@@ -69,6 +69,18 @@ void write_config(const std::string& dir, const RmtEncoder& model, const Json& e
 
 }  // namespace
 
+void copy_tokenizer_files(const std::string& from, const std::string& dir) {
+  make_directories(dir);
+  if (!is_directory(from)) {
+    if (!file_exists(from)) return;
+    const std::string base = from.substr(from.find_last_of('/') + 1);
+    atomic_write(join_path(dir, base), read_file(from));
+    return;
+  }
+  for (const char* f : {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    if (file_exists(join_path(from, f))) atomic_write(join_path(dir, f), read_file(join_path(from, f)));
+}
+
 std::string strip_bert_prefix(const std::string& name) {
   return starts_with(name, "bert.") ? name.substr(5) : name;
 }

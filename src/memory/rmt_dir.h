@@ -31,6 +31,10 @@ void save_rmt(const std::string& dir, const RmtEncoder& model);
 void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::string& base_dir,
                     const std::string& base_ref);
 
+// Copy the tokenizer files found in `from` (a model directory, or a vocab.txt / tokenizer.json file) into DIR,
+// so DIR is a model directory that tokenizes on its own. Copies nothing when there are none.
+void copy_tokenizer_files(const std::string& from, const std::string& dir);
+
 // Backbone parameter name -> the names it may have in a file (HF's with and without the "bert." prefix).
 std::string strip_bert_prefix(const std::string& name);
 

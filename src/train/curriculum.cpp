@@ -89,6 +89,13 @@ Curriculum::Event Curriculum::advance(bool converged) {
   return Event::Done;
 }
 
+void Curriculum::set_config(const CurriculumConfig& cfg) {
+  cfg.validate();
+  if (cfg.max_segments < segments_)
+    throw Error(cat("--max-segments ", cfg.max_segments, " is below the current stage (", segments_, " segments)"));
+  cfg_ = cfg;
+}
+
 const char* phase_name(Curriculum::Phase p) {
   switch (p) {
     case Curriculum::Phase::Stages: return "stages";

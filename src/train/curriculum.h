@@ -58,6 +58,8 @@ class Curriculum {
 
   Json to_json() const;
   static Curriculum from_json(const Json& j, const std::string& source);
+  // Change the rules mid-run (a resumed run with new limits); the stage, step count and history stay.
+  void set_config(const CurriculumConfig& cfg);
 
  private:
   Event advance(bool converged);

@@ -242,6 +242,12 @@ double validate_at(Run& r, int64_t S, double* memory_norm) {
   return counted ? double(correct) / double(counted) : 0;
 }
 
+// A model directory that tokenizes on its own: the RMT plus the tokenizer files it was trained with.
+void save_model(Run& r, const std::string& dir) {
+  save_rmt(dir, *r.model);
+  copy_tokenizer_files(r.cfg.tokenizer.empty() ? r.cfg.init : r.cfg.tokenizer, dir);
+}
+
 std::string stage_name(int64_t S) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "stage-%02lld", (long long)S);
@@ -257,6 +263,15 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
   if (resume) {
     if (!is_checkpoint(ckpt_dir(out))) throw Error(cat(ckpt_dir(out), ": no checkpoint to resume"));
     load(r);
+    if (limits.curriculum_overrides.size() > 0) {
+      Json cj = r.cfg.curriculum.to_json();
+      for (auto& [k, v] : limits.curriculum_overrides.as_object()) {
+        if (!cj.contains(k)) throw Error(cat("curriculum override '", k, "' is not a curriculum setting"));
+        cj[k] = v;
+      }
+      r.cfg.curriculum = CurriculumConfig::from_json(cj, "curriculum overrides");
+      r.cur->set_config(r.cfg.curriculum);
+    }
   } else {
     if (is_checkpoint(ckpt_dir(out)))
       throw Error(cat(ckpt_dir(out), ": a run is already here (resume it with --resume, or choose another --out)"));
@@ -318,10 +333,10 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
       bar.note(j.dump());
       r.loss_sum = 0, r.correct = 0, r.counted = 0, r.batches = 0;
       if (ev == Curriculum::Event::Advanced || ev == Curriculum::Event::EnteredMixed)
-        save_rmt(join_path(out, stage_name(seg_before)), *r.model);
+        save_model(r, join_path(out, stage_name(seg_before)));
       if (ev == Curriculum::Event::Done) {
-        if (phase_before == Curriculum::Phase::Stages) save_rmt(join_path(out, stage_name(seg_before)), *r.model);
-        save_rmt(join_path(out, "final"), *r.model);
+        if (phase_before == Curriculum::Phase::Stages) save_model(r, join_path(out, stage_name(seg_before)));
+        save_model(r, join_path(out, "final"));
       }
       r.seconds += timer.seconds();
       timer.reset();

@@ -45,6 +45,9 @@ struct RmtTrainConfig {
 
 struct RmtTrainLimits {
   int64_t max_total_steps = 0;  // stop (with a checkpoint) after this many optimizer steps in total; 0 = no limit
+  // On resume: curriculum keys (CurriculumConfig::to_json names) that replace the stored ones, e.g.
+  // {"max_segments": 9, "mixed_steps": 200}; empty = keep the stored rules.
+  Json curriculum_overrides = Json::object();
 };
 
 struct RmtTrainSummary {

@@ -47,6 +47,14 @@ TEST(Curriculum, AdvancesOnlyWhenConverged) {
   std::set<int64_t> seen;
   for (int i = 0; i < 100; ++i) seen.insert(cur.batch_segments(rng));
   EXPECT_EQ(seen, (std::set<int64_t>{2, 3}));
+  // New rules mid-run keep the state; a maximum below the current stage is refused.
+  CurriculumConfig more = c;
+  more.max_segments = 4;
+  cur.set_config(more);
+  EXPECT_EQ(cur.phase(), Curriculum::Phase::Mixed);
+  more.max_segments = 2;
+  EXPECT_THROW(cur.set_config(more), Error);
+  cur.set_config(c);
   // JSON round trip mid-phase.
   cur.on_step();
   Curriculum back = Curriculum::from_json(cur.to_json(), "test");

@@ -1,10 +1,13 @@
 // mnemo train: `mnemo train rmt ...` trains the Recurrent Memory Transformer (encoder variant) with the curriculum
 // (docs/rmt.md); every other form goes to the LM/MLM trainer (train_lm.h).
 #include <cstdio>
+#include <filesystem>
 
 #include "base/error.h"
 #include "base/json.h"
+#include "base/file.h"
 #include "cli.h"
+#include "memory/rmt_dir.h"
 #include "train/rmt_trainer.h"
 #include "train_lm.h"
 
@@ -12,8 +15,30 @@ namespace {
 
 using namespace mnemo;
 
+// mnemo train rmt --export SRC --base BASE --out DST: SRC (a full RMT directory) as a small delta directory
+// against the pretrained BASE it was fine-tuned from (memory/rmt_dir.h), with the tokenizer files.
+int export_delta(cli::Args& args, const std::string& src) {
+  const std::string base = args.require("--base");
+  const std::string out = args.require("--out");
+  const bool json = args.flag("--json");
+  args.finish();
+  auto model = load_rmt(src);
+  make_directories(out);
+  const std::string ref = std::filesystem::relative(std::filesystem::absolute(base),
+                                                    std::filesystem::absolute(out)).string();
+  save_rmt_delta(out, *model, base, ref);
+  copy_tokenizer_files(src, out);
+  Json j = Json::object();
+  j["out"] = out;
+  j["delta_of"] = ref;
+  if (json) std::printf("%s\n", j.dump().c_str());
+  else std::printf("%s: delta of %s\n", out.c_str(), ref.c_str());
+  return 0;
+}
+
 int run_train_rmt(cli::Args& args) {
   cli::common_flags(args);
+  if (auto src = args.get("--export")) return export_delta(args, *src);
   const std::string out = args.require("--out");
   const bool resume = args.flag("--resume");
   RmtTrainLimits limits;
@@ -21,7 +46,18 @@ int run_train_rmt(cli::Args& args) {
   const bool json = args.flag("--json");
   RmtTrainSummary s;
   if (resume) {
-    args.finish();  // the configuration comes from the checkpoint; other flags would be ignored, so they are refused
+    // The configuration comes from the checkpoint; only the curriculum's rules may change (a longer run, a
+    // stricter threshold). Other flags would be ignored, so finish() refuses them.
+    const std::pair<const char*, const char*> keys[] = {
+        {"--max-segments", "max_segments"}, {"--threshold", "threshold"}, {"--confirm", "confirm"},
+        {"--min-steps", "min_steps"},       {"--max-steps", "max_steps"}, {"--mixed-steps", "mixed_steps"},
+        {"--mixed-min", "mixed_min"}};
+    for (auto [flag, key] : keys)
+      if (auto v = args.get(flag)) {
+        if (std::string(key) == "threshold") limits.curriculum_overrides[key] = args.get_double(flag, 0);
+        else limits.curriculum_overrides[key] = args.get_int(flag, 0);
+      }
+    args.finish();
     s = resume_rmt(out, limits);
   } else {
     RmtTrainConfig c;
