@@ -32,6 +32,23 @@ Json RmtEvalResult::to_json() const {
   double mn = 0;
   for (double x : final_memory_norms) mn += x;
   j["final_memory_norm"] = final_memory_norms.empty() ? 0.0 : mn / double(final_memory_norms.size());
+  if (!samples.empty() && samples.size() <= 16) {  // a few samples are worth showing; thousands are not
+    Json a = Json::array();
+    for (auto& s : samples) {
+      Json e = Json::object();
+      Json f = Json::array(), p = Json::array();
+      for (auto& x : s.facts) f.push_back(x);
+      for (auto x : s.fact_positions) p.push_back(x);
+      e["facts"] = f;
+      e["fact_positions"] = p;
+      e["question"] = s.question;
+      e["target"] = s.target;
+      e["prediction"] = s.prediction;
+      e["tokens"] = s.tokens;
+      a.push_back(e);
+    }
+    j["samples"] = a;
+  }
   return j;
 }
 
@@ -40,6 +57,7 @@ namespace {
 struct Pending {
   std::vector<int32_t> ids;
   int32_t label;
+  int64_t sample = -1;  // index into RmtEvalResult::samples, -1 for task-file records
 };
 
 // Run one batch of samples with the same segment count through the streamer and score it.
@@ -72,6 +90,7 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r)
     r.count += 1, r.correct += ok;
     slot.first += 1, slot.second += ok;
     r.tokens += int64_t(batch[size_t(b)].ids.size());
+    if (batch[size_t(b)].sample >= 0) r.samples[size_t(batch[size_t(b)].sample)].prediction = model.config().labels[size_t(pred)];
   }
   r.segments += S;
   r.final_memory_norms.push_back(st.memory_norm());
@@ -151,6 +170,14 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
     MNEMO_CHECK(int64_t(p.ids.size()) == opt.segments * L, "generated ", p.ids.size(), " tokens, expected ",
                 opt.segments * L);
     p.label = label_of(model, info.target, cat("generated ", opt.task, " sample ", i));
+    RmtEvalResult::Sample smp;
+    smp.facts = info.facts;
+    smp.fact_positions = info.fact_positions;
+    smp.question = info.question;
+    smp.target = info.target;
+    smp.tokens = int64_t(p.ids.size());
+    p.sample = int64_t(r.samples.size());
+    r.samples.push_back(std::move(smp));
     pending.push_back(std::move(p));
     if (int64_t(pending.size()) == opt.batch) run_batch(model, pending, r);
     bar.update(i + 1, cat("acc ", r.accuracy()));

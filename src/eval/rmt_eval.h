@@ -26,6 +26,14 @@ struct RmtEvalResult {
   int64_t peak_rss_bytes = 0;
   std::map<int64_t, std::pair<int64_t, int64_t>> by_segments;  // segments -> (count, correct)
   std::vector<double> final_memory_norms;                      // per batch
+  // Per generated sample (eval_rmt_generated only): what was hidden where, and what the model answered.
+  struct Sample {
+    std::vector<std::string> facts;
+    std::vector<int64_t> fact_positions;  // token index in the input
+    std::string question, target, prediction;
+    int64_t tokens = 0;
+  };
+  std::vector<Sample> samples;
   double accuracy() const { return count ? double(correct) / double(count) : 0.0; }
   Json to_json() const;
 };

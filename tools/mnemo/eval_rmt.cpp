@@ -45,6 +45,7 @@ int run_eval_rmt(Args& args) {
   g.corpus_dir = args.get_or("--corpus", g.corpus_dir);
   g.batch = args.get_int("--batch", g.batch);
   const bool json = args.flag("--json");
+  const bool show = args.flag("--show");  // print each generated sample: the fact, where it is, the answer
   args.finish();
   if (data && !segs.empty()) throw Error("give --data FILE or --segments N (generate), not both");
   if (!data && segs.empty()) throw Error("give --data FILE.jsonl, or --segments N[,N...] to generate samples");
@@ -89,6 +90,14 @@ int run_eval_rmt(Args& args) {
                     g.task.c_str(), (long long)S, (long long)(S * model->config().segment_tokens), r.accuracy(),
                     (long long)r.correct, (long long)r.count, r.seconds,
                     r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
+      if (show && !json)
+        for (auto& smp : r.samples) {
+          for (size_t f = 0; f < smp.facts.size(); ++f)
+            std::printf("  fact \"%s\" at token %lld of %lld\n", smp.facts[f].c_str(),
+                        (long long)smp.fact_positions[f], (long long)smp.tokens);
+          std::printf("  question \"%s\" -> answer: %s (expected %s)\n", smp.question.c_str(), smp.prediction.c_str(),
+                      smp.target.c_str());
+        }
       std::fflush(stdout);
     }
     out["results"] = rows;
