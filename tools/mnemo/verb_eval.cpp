@@ -15,6 +15,7 @@ using namespace mnemo;
 const std::vector<std::pair<std::string, int (*)(cli::Args&)>>& subcommands() {
   static const std::vector<std::pair<std::string, int (*)(cli::Args&)>> table = {
       {"rmt", cli::run_eval_rmt},
+      {"qa", cli::run_eval_qa},
   };
   return table;
 }

@@ -6,6 +6,11 @@
 // window. Reported: {"tokens": scored tokens, "nll": their summed negative log-likelihood (nats), "ppl": e^(nll /
 // tokens)}. Logits are computed --batch tokens at a time, so memory is the model, the cache and batch x vocabulary
 // floats, never context x vocabulary.
+//
+// --memory POLICY --budget K (memory/memory_spec.h): the cache keeps at most K entries per layer and the text is
+// decoded token by token (each token sees only what the policy kept); with a budget >= the window the result equals
+// the full cache exactly. --reposition (a bounded cache only) gives kept keys rolling positions within the cache, as
+// StreamingLLM does, so one window may run past the model's context (--ctx up to the whole input).
 #include <cmath>
 #include <cstdio>
 
@@ -17,6 +22,8 @@
 #include "io/llama_loader.h"
 #include "io/safetensors.h"
 #include "lm_common.h"
+#include "memory/bounded_kv_cache.h"
+#include "memory/make_cache.h"
 
 namespace {
 
@@ -29,6 +36,9 @@ int run(cli::Args& args) {
   const int64_t ctx_flag = args.get_int("--ctx", 0);
   const int64_t batch = args.get_int("--batch", 128);
   const auto save_logits = args.get("--save-logits");
+  const std::string memory = args.get_or("--memory", "full");
+  const std::string budget = args.get_or("--budget", "");
+  const bool reposition = args.flag("--reposition");
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> ids = lm::read_input_ids(args, model, false, &tok);
   args.finish();
@@ -38,16 +48,20 @@ int run(cli::Args& args) {
   Timer load_timer;
   auto dec = load_decoder(model, batch);
   const double load_s = load_timer.seconds();
-  int64_t ctx = ctx_flag ? ctx_flag : std::min<int64_t>(dec->context_length(), 2048);
-  if (ctx < 2 || ctx > dec->context_length())
-    throw Error(cat("--ctx must be in [2, ", dec->context_length(), "], got ", ctx));
+  const MemorySpec spec = parse_memory(memory, budget, dec->n_layer());
+  int64_t ctx = ctx_flag ? ctx_flag : reposition ? int64_t(ids.size()) : std::min<int64_t>(dec->context_length(), 2048);
+  const int64_t ctx_max = reposition ? int64_t(ids.size()) : dec->context_length();  // rolling positions: no limit
+  if (ctx < 2 || ctx > std::max<int64_t>(ctx_max, 2)) throw Error(cat("--ctx must be in [2, ", ctx_max, "], got ", ctx));
   const int64_t n = int64_t(ids.size()), V = dec->vocab_size();
   if (save_logits && n > ctx) throw Error(cat("--save-logits needs the input in one window (", n, " > --ctx ", ctx, ")"));
   for (int32_t id : ids)
     if (id >= V) throw Error(cat("token id ", id, " outside the vocabulary of ", V));
 
-  auto cache = dec->make_full_cache(ctx);
-  const int64_t B = std::min(batch, dec->max_batch());
+  CacheOptions copt;
+  copt.max_tokens = ctx, copt.reposition = reposition;
+  auto cache = make_cache(spec, *dec, copt);
+  // A bounded cache is read token by token: a token of a batch would see the batch's other entries too.
+  const int64_t B = spec.full() ? std::min(batch, dec->max_batch()) : 1;
   std::vector<float> logits(size_t(B * V));  // (B, V)
   std::vector<float> all;                     // (n, V) only for --save-logits
   if (save_logits) all.resize(size_t(n * V));
@@ -60,7 +74,7 @@ int run(cli::Args& args) {
     cache->reset();
     for (int64_t b0 = w0; b0 < w1; b0 += B) {
       const int64_t m = std::min(B, w1 - b0);
-      dec->forward(ids.data() + b0, m, b0 - w0, *cache, logits.data(), true);
+      dec->forward(ids.data() + b0, m, cache_position(*cache, b0 - w0), *cache, logits.data(), true);
       if (save_logits) std::copy(logits.begin(), logits.begin() + m * V, all.begin() + (b0 - w0) * V);
       // Row i predicts ids[b0 + i + 1] when that token is in the window. Rows in parallel, summed in order.
       const int64_t rows = std::min(m, w1 - 1 - b0);
@@ -86,6 +100,9 @@ int run(cli::Args& args) {
     j["ppl"] = ppl;
     j["ctx"] = ctx;
     j["windows"] = (n + ctx - 1) / ctx;
+    j["memory"] = spec.policy;
+    j["budget"] = spec.full() ? Json() : Json(spec.budgets[0]);
+    if (auto* b = dynamic_cast<BoundedKvCache*>(cache.get())) j["cache_bytes"] = int64_t(b->bytes());
     j["threads"] = num_threads();
     j["seconds"] = secs;
     j["load_seconds"] = load_s;
