@@ -160,6 +160,19 @@ TEST(LongContext, BackgroundComesFromTheChosenSplit) {
   EXPECT_EQ(only_train, 0);
 }
 
+// Background runs on through the split's documents in order from its start point and cycles when they run out.
+TEST(LongContext, BackgroundCyclesThroughDocuments) {
+  std::vector<CorpusDocument> docs = {{"a", "s", "One. Two."}, {"b", "s", ""}, {"c", "s", "Three.\n\nFour."}};
+  CorpusBackground bg(docs, 0, 1);
+  std::vector<std::string> got;
+  for (int i = 0; i < 7; ++i) got.emplace_back(bg.next());
+  EXPECT_EQ(got, (std::vector<std::string>{"Two.", "Three.", "Four.", "One.", "Two.", "Three.", "Four."}));
+  FillerBackground f;
+  EXPECT_EQ(f.next(), "The grass is green.");
+  for (int i = 0; i < 4; ++i) f.next();
+  EXPECT_EQ(f.next(), "The grass is green.");
+}
+
 TEST(LongContext, SegmentsFillExactly) {
   const Tokenizer& tok = gpt2();
   for (int64_t S : {1, 2, 7}) {

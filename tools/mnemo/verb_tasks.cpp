@@ -53,6 +53,8 @@ int run_tasks(cli::Args& args) {
     if (length != 0) throw Error("give either --length or --segments with --segment-tokens, not both");
     if (segments <= 0 || seg_tokens <= 0)
       throw Error("--segments and --segment-tokens must both be positive");
+    if (segments > (int64_t(1) << 40) / seg_tokens)
+      throw Error(cat("--segments ", segments, " x --segment-tokens ", seg_tokens, " is more tokens than mnemo writes"));
     // The sample fills exactly S segments of T text tokens with the question ending the last one.
     opt.task.length_tokens = segments * seg_tokens;
     opt.task.segments = segments;
