@@ -87,3 +87,33 @@ def test_minilm_hidden_states_match_transformers(tmp_path):
     assert len(sentences) == 300
     models_oracle.write_minilm(str(tmp_path), MINILM, sentences)
     _run_gtest(tmp_path, "OracleMiniLm.*")
+
+
+def test_embed_verb_mean_pool_matches_transformers(tmp_path):
+    """`mnemo embed --pool mean` on MiniLM equals transformers' hidden states averaged over the attention mask."""
+    exe = os.environ.get("MNEMO_BIN")
+    if not exe:
+        pytest.skip("MNEMO_BIN not set (scripts/test sets it)")
+    if not os.path.exists(os.path.join(MINILM, "model.safetensors")):
+        pytest.skip(f"{MINILM} not set up (scripts/setup fetches it)")
+    import json
+    from transformers import AutoTokenizer, BertModel
+
+    sentences = models_oracle.moby_dick_sentences(ROOT, 12)
+    tok = AutoTokenizer.from_pretrained(MINILM)
+    ids = [tok(s, truncation=True, max_length=64)["input_ids"] for s in sentences]
+    (tmp_path / "ids.json").write_text(json.dumps(ids))
+    r = subprocess.run([exe, "embed", "--model", MINILM, "--ids", str(tmp_path / "ids.json"), "--pool", "mean",
+                        "--batch", "5", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = torch.tensor(json.loads(r.stdout)["embeddings"])
+    model = BertModel.from_pretrained(MINILM).eval()
+    with torch.no_grad():
+        want = torch.stack([model(input_ids=torch.tensor([x])).last_hidden_state[0].mean(0) for x in ids])
+    err = float((got - want).abs().max() / want.abs().max())
+    # Same bound as the hidden states (oracle_test.cpp): fp32 rounding through 6 layers, ~1e-6 achieved.
+    assert err < 2e-4, err
+    bad = tmp_path / "bad.json"
+    bad.write_text("[[101, 40000, 102]]")
+    r = subprocess.run([exe, "embed", "--model", MINILM, "--ids", str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0 and str(bad) in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
