@@ -152,14 +152,9 @@ def gguf_reader():
     return gguf.GGUFReader
 
 
-@pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    """(HF tokenizers.Tokenizer built from the GGUF metadata, that tokenizer saved as tokenizer.json)."""
-    tokenizers = pytest.importorskip("tokenizers")
-    if not SMOLLM2_GGUF.exists():
-        pytest.skip(f"{SMOLLM2_GGUF} is missing (run scripts/setup)")
-    r = gguf_reader()(str(SMOLLM2_GGUF))
-    f = r.fields
+def smollm2_hf_tokenizer(tokenizers, reader_cls, gguf_path):
+    """HF tokenizers.Tokenizer built from a GGUF file's tokenizer metadata, with SmolLM2's pre-tokenizer."""
+    f = reader_cls(str(gguf_path)).fields
 
     def strings(key):
         return [bytes(f[key].parts[i]).decode("utf-8") for i in f[key].data]
@@ -177,6 +172,16 @@ def smollm2(tmp_path_factory):
     tk.decoder = tokenizers.decoders.ByteLevel()
     tk.add_special_tokens([tokenizers.AddedToken(t, special=True, normalized=False)
                            for t, ty in zip(tokens, types_) if ty == 3])  # CONTROL
+    return tk
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory):
+    """(HF tokenizers.Tokenizer built from the GGUF metadata, that tokenizer saved as tokenizer.json)."""
+    tokenizers = pytest.importorskip("tokenizers")
+    if not SMOLLM2_GGUF.exists():
+        pytest.skip(f"{SMOLLM2_GGUF} is missing (run scripts/setup)")
+    tk = smollm2_hf_tokenizer(tokenizers, gguf_reader(), SMOLLM2_GGUF)
     path = tmp_path_factory.mktemp("smollm2") / "tokenizer.json"
     tk.save(str(path))
     return tk, path
