@@ -74,6 +74,7 @@ LoadedModel new_model(Args& args, int64_t vocab, int64_t seq, uint64_t seed) {
 }  // namespace
 
 int run_train_lm(Args& args) {
+  args.flag("lm");  // `mnemo train lm ...` and `mnemo train ...` are the same
   common_flags(args);
   auto model_dir = args.get("--model");
   std::string out = args.require("--out");
