@@ -330,6 +330,9 @@ void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows
 #if MNEMO_QUANT_AVX512
 namespace {
 
+// One fp16 scale -> fp32 with the F16C instruction (exact, as fp16_to_fp32, but branch-free).
+inline float hf(uint16_t h) { return _cvtsh_ss(h); }
+
 // The 32 quants of a 4-bit block as two vectors of 16 fp32: values 0..15 (low nibbles), 16..31 (high nibbles).
 inline void nibbles(const uint8_t* qs, __m512i* lo, __m512i* hi) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -360,7 +363,7 @@ struct DecQ4_0 {
     const __m512i eight = _mm512_set1_epi32(8);
     *lo = _mm512_sub_epi32(*lo, eight);
     *hi = _mm512_sub_epi32(*hi, eight);
-    *d = h2f(x.d);
+    *d = hf(x.d);
     *m = 0;
   }
 };
@@ -369,8 +372,8 @@ struct DecQ4_1 {
   static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
     const BlockQ4_1& x = blocks<BlockQ4_1>(p)[b];
     nibbles(x.qs, lo, hi);
-    *d = h2f(x.d);
-    *m = h2f(x.m);
+    *d = hf(x.d);
+    *m = hf(x.m);
   }
 };
 struct DecQ5_0 {
@@ -382,7 +385,7 @@ struct DecQ5_0 {
     const __m512i sixteen = _mm512_set1_epi32(16);
     *lo = _mm512_sub_epi32(*lo, sixteen);
     *hi = _mm512_sub_epi32(*hi, sixteen);
-    *d = h2f(x.d);
+    *d = hf(x.d);
     *m = 0;
   }
 };
@@ -392,8 +395,8 @@ struct DecQ5_1 {
     const BlockQ5_1& x = blocks<BlockQ5_1>(p)[b];
     nibbles(x.qs, lo, hi);
     fifth_bits(x.qh, lo, hi);
-    *d = h2f(x.d);
-    *m = h2f(x.m);
+    *d = hf(x.d);
+    *m = hf(x.m);
   }
 };
 struct DecQ8_0 {
@@ -401,7 +404,7 @@ struct DecQ8_0 {
   static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
     const BlockQ8_0& x = blocks<BlockQ8_0>(p)[b];
     bytes8(x.qs, lo, hi);
-    *d = h2f(x.d);
+    *d = hf(x.d);
     *m = 0;
   }
 };
@@ -410,7 +413,7 @@ struct DecQ8_1 {
   static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
     const BlockQ8_1& x = blocks<BlockQ8_1>(p)[b];
     bytes8(x.qs, lo, hi);
-    *d = h2f(x.d);
+    *d = hf(x.d);
     *m = 0;
   }
 };
