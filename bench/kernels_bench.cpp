@@ -91,6 +91,20 @@ void BM_AttentionForwardBackward(benchmark::State& st) {
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Decoding one token against a cache of Tk keys: GPT-2 small's 12 heads of 64 (the kernel the KV-cache verbs run
+// once per layer per token). range(1) = Tk.
+void BM_AttentionDecode(benchmark::State& st) {
+  Mode m(st);
+  const int64_t Tk = st.range(1);
+  AttentionShape s{1, 1, Tk, 12, 12, 64, Tk - 1, true};
+  const int64_t nq = s.H * s.hs, nk = Tk * s.Hkv * s.hs;
+  auto q = ramp(nq, 1.0f), k = ramp(nk, 1.0f), v = ramp(nk, 1.0f);
+  std::vector<float> out(nq), probs(s.H * Tk);
+  for (auto _ : st)
+    attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), nullptr, s, 0.125f, nullptr);
+  bytes_counter(st, 2.0 * nk * 4);  // K and V read once
+}
+
 void BM_CrossEntropyForwardBackward(benchmark::State& st) {
   Mode m(st);
   const int64_t N = 1024, V = 16384;
@@ -138,6 +152,11 @@ KERNEL_BENCH(BM_GeluTanhForward);
 KERNEL_BENCH(BM_GeluTanhBackward);
 KERNEL_BENCH(BM_Softmax);
 KERNEL_BENCH(BM_AttentionForwardBackward);
+BENCHMARK(BM_AttentionDecode)
+    ->ArgNames({"reference", "Tk"})
+    ->ArgsProduct({{0, 1}, {64, 512, 4096}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 KERNEL_BENCH(BM_CrossEntropyForwardBackward);
 KERNEL_BENCH(BM_AdamW);
 KERNEL_BENCH(BM_EmbeddingForwardBackward);

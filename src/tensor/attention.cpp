@@ -1,6 +1,7 @@
 // Scaled dot-product attention, fast version. Per (batch, head) the scores are one product Q K^T straight into the
 // probabilities buffer, the masked softmax runs row by row in SIMD, and the output is one product P V: both
-// products go through oneDNN sequentially, while (batch, head, row-block) units are spread over the pool.
+// products go through oneDNN sequentially, while (batch, head, row-block) units are spread over the pool. A unit of
+// at most kDirectRows query rows (decoding) uses direct SIMD dot products and a weighted sum of V rows instead.
 // Backward runs per (batch, kv head) so query heads that share a kv head (GQA) accumulate dk, dv on one thread.
 #include <algorithm>
 #include <cmath>
@@ -51,6 +52,44 @@ void masked_softmax_row(float* p, int64_t Tk, int64_t limit, const uint8_t* key_
   std::fill(p + limit, p + Tk, 0.0f);  // keys in the causal future
 }
 
+// Dot product of two rows of length n.
+float dot(const float* a, const float* b, int64_t n) {
+  Vf acc = zero();
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) acc = fmadd(load(a + c), load(b + c), acc);
+  if (c < n) acc = fmadd(loadn(a + c, n - c), loadn(b + c, n - c), acc);
+  return reduce_add(acc);
+}
+
+// o (hs) = sum_j p[j] * v_j over j < kmax, v rows of length hs at stride ks.
+void weighted_sum(float* o, const float* p, const float* v, int64_t kmax, int64_t ks, int64_t hs) {
+  int64_t c = 0;
+  for (; c < hs; c += 4 * kLanes) {  // up to 4 vectors of the output in registers across all keys
+    const int64_t w = std::min<int64_t>(4 * kLanes, hs - c);
+    Vf a[4] = {zero(), zero(), zero(), zero()};
+    for (int64_t j = 0; j < kmax; ++j) {
+      if (p[j] == 0.0f) continue;  // masked keys
+      const Vf pj = set1(p[j]);
+      const float* vj = v + j * ks + c;
+      for (int64_t u = 0; u * kLanes < w; ++u) {
+        const int64_t n = std::min(kLanes, w - u * kLanes);
+        a[u] = fmadd(pj, n == kLanes ? load(vj + u * kLanes) : loadn(vj + u * kLanes, n), a[u]);
+      }
+    }
+    for (int64_t u = 0; u * kLanes < w; ++u) {
+      const int64_t n = std::min(kLanes, w - u * kLanes);
+      if (n == kLanes)
+        store(o + c + u * kLanes, a[u]);
+      else
+        storen(o + c + u * kLanes, a[u], n);
+    }
+  }
+}
+
+// Below this many query rows per unit, scores and output are direct SIMD loops: a oneDNN call per (batch, head)
+// costs more than the few dot products of decoding.
+constexpr int64_t kDirectRows = 4;
+
 std::vector<float>& scratch(size_t n) {  // per-thread work buffer, grown once and reused
   thread_local std::vector<float> buf;
   if (buf.size() < n) buf.resize(n);
@@ -84,12 +123,23 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
       const uint8_t* kv = key_valid ? key_valid + b * s.Tk : nullptr;
       // Causal rows only need keys up to q_offset + i1 - 1; the rest of each row is zero.
       const int64_t kmax = s.causal ? std::clamp<int64_t>(s.q_offset + i1, 0, s.Tk) : s.Tk;
-      if (kmax > 0) gemm_sequential(false, true, i1 - i0, kmax, s.hs, scale, qb, qs, kb, ks, 0.0f, pb, s.Tk);
+      const bool direct = i1 - i0 <= kDirectRows;
+      if (direct) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t limit = s.causal ? std::clamp<int64_t>(s.q_offset + i + 1, 0, s.Tk) : s.Tk;
+          float* p = pb + (i - i0) * s.Tk;  // (Tk)
+          for (int64_t j = 0; j < limit; ++j) p[j] = scale * dot(qb + (i - i0) * qs, kb + j * ks, s.hs);
+        }
+      } else if (kmax > 0) {
+        gemm_sequential(false, true, i1 - i0, kmax, s.hs, scale, qb, qs, kb, ks, 0.0f, pb, s.Tk);
+      }
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t limit = s.causal ? std::clamp<int64_t>(s.q_offset + i + 1, 0, s.Tk) : s.Tk;
         masked_softmax_row(pb + (i - i0) * s.Tk, s.Tk, limit, kv);
       }
-      if (kmax > 0)
+      if (direct)
+        for (int64_t i = i0; i < i1; ++i) weighted_sum(ob + (i - i0) * qs, pb + (i - i0) * s.Tk, vb, kmax, ks, s.hs);
+      else if (kmax > 0)
         gemm_sequential(false, false, i1 - i0, s.hs, kmax, 1.0f, pb, s.Tk, vb, ks, 0.0f, ob, qs);
       else
         for (int64_t i = i0; i < i1; ++i) std::fill(ob + (i - i0) * qs, ob + (i - i0) * qs + s.hs, 0.0f);
