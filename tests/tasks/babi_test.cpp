@@ -30,11 +30,15 @@ TEST(Babi, AnswersAreRightByConstruction) {
         sup.push_back(s.facts[i]);
       }
       EXPECT_EQ(solve(sup, s.question), s.answer) << "supporting facts alone";
-      if (k != TaskKind::passkey) EXPECT_GE(location_index(s.answer), 0);
+      if (k != TaskKind::passkey) {
+        EXPECT_GE(location_index(s.answer), 0);
+      }
       for (auto& f : s.facts) EXPECT_EQ(f.back(), '.');
       answers.insert(s.answer);
     }
-    if (k != TaskKind::passkey) EXPECT_EQ(answers.size(), 6u) << task_name(k) << ": all six places occur";
+    if (k != TaskKind::passkey) {
+      EXPECT_EQ(answers.size(), 6u) << task_name(k) << ": all six places occur";
+    }
   }
 }
 

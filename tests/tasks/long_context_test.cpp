@@ -39,7 +39,9 @@ void check_sample(const Tokenizer& tok, const TaskOptions& opt, const TaskSample
   const int64_t N = opt.length_tokens;
   // Exact length, by the tokenizer encoding the whole text.
   EXPECT_EQ(count(tok, s.input), in.length_tokens);
-  if (opt.question_in_length) EXPECT_EQ(count(tok, s.input + " " + in.question), N);
+  if (opt.question_in_length) {
+    EXPECT_EQ(count(tok, s.input + " " + in.question), N);
+  }
   else EXPECT_EQ(in.length_tokens, N);
   EXPECT_EQ(in.question_tokens, count(tok, " " + in.question));
   EXPECT_EQ(int64_t(s.input.size()), in.input_bytes);
@@ -51,17 +53,23 @@ void check_sample(const Tokenizer& tok, const TaskOptions& opt, const TaskSample
     int64_t off = in.fact_byte_offsets[i];
     ASSERT_LE(off + int64_t(in.facts[i].size()), int64_t(s.input.size()));
     EXPECT_EQ(s.input.compare(size_t(off), in.facts[i].size(), in.facts[i]), 0) << "fact " << i;
-    if (off > 0) EXPECT_EQ(s.input[size_t(off) - 1], ' ');
+    if (off > 0) {
+      EXPECT_EQ(s.input[size_t(off) - 1], ' ');
+    }
     // Token position: the tokens of everything before the fact (its joining space goes with the fact).
     EXPECT_EQ(count(tok, s.input.substr(0, off > 0 ? size_t(off) - 1 : 0)), in.fact_positions[i]);
-    if (i > 0) EXPECT_GT(off, in.fact_byte_offsets[i - 1]);
+    if (i > 0) {
+      EXPECT_GT(off, in.fact_byte_offsets[i - 1]);
+    }
     read_back.push_back(s.input.substr(size_t(off), in.facts[i].size()));
   }
   for (const std::string& f : std::set<std::string>(in.facts.begin(), in.facts.end()))
     EXPECT_EQ(occurrences(s.input, f), size_t(std::count(in.facts.begin(), in.facts.end(), f))) << f;
   // The answer, re-derived from the facts as read from the input.
   EXPECT_EQ(solve(read_back, in.question), in.target);
-  if (opt.task != TaskKind::passkey) EXPECT_EQ(in.target_index, location_index(in.target));
+  if (opt.task != TaskKind::passkey) {
+    EXPECT_EQ(in.target_index, location_index(in.target));
+  }
   EXPECT_EQ(s.input.find('\n'), std::string::npos);
 }
 
@@ -86,7 +94,9 @@ TEST(LongContext, ExactLengthsEveryTaskEveryTokenizer) {
             EXPECT_EQ(s.info.fact_byte_offsets[0], 0);
             EXPECT_EQ(s.info.fact_positions[0], 0);
           }
-          if (k == TaskKind::passkey) EXPECT_EQ(s.input.rfind("There is an important info hidden", 0), 0u);
+          if (k == TaskKind::passkey) {
+            EXPECT_EQ(s.input.rfind("There is an important info hidden", 0), 0u);
+          }
         }
       }
     }
