@@ -41,8 +41,9 @@ void check_sample(const Tokenizer& tok, const TaskOptions& opt, const TaskSample
   EXPECT_EQ(count(tok, s.input), in.length_tokens);
   if (opt.question_in_length) {
     EXPECT_EQ(count(tok, s.input + " " + in.question), N);
+  } else {
+    EXPECT_EQ(in.length_tokens, N);
   }
-  else EXPECT_EQ(in.length_tokens, N);
   EXPECT_EQ(in.question_tokens, count(tok, " " + in.question));
   EXPECT_EQ(int64_t(s.input.size()), in.input_bytes);
   // The facts stand where the record says, in story order, and exactly as often as the story has them.
