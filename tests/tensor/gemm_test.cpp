@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -151,18 +153,30 @@ TEST(Matvec, FastMatchesReferenceAtOddSizes) {
     }
 }
 
-TEST(Matvec, SameResultForEveryThreadCount) {
-  // Each row is one worker's sequential dot product, so the split cannot change any bit.
+TEST(MatvecDeathTest, SameResultForEveryThreadCount) {
+  // Each row is one worker's sequential dot product, so the split cannot change any bit: the results computed in
+  // fresh processes with 1, 2 and 3 threads (passed back through files) must equal this process's bit for bit.
   const int64_t rows = 333, cols = 129;
   auto W = randn(rows * cols, 81), x = randn(cols, 82);
-  const int saved = num_threads();
-  std::vector<float> y1(rows), y2(rows);
-  set_num_threads(1);
-  matvec(y1.data(), W.data(), x.data(), nullptr, rows, cols);
-  set_num_threads(2);
-  matvec(y2.data(), W.data(), x.data(), nullptr, rows, cols);
-  set_num_threads(saved);
-  EXPECT_EQ(y1, y2);
+  auto path = [](int nt) { return ::testing::TempDir() + "mnemo_matvec_bits_" + std::to_string(nt); };
+  for (int nt : {1, 2, 3})
+    MNEMO_EXPECT_WITH_THREADS(nt, {
+      std::vector<float> y(rows);
+      matvec(y.data(), W.data(), x.data(), nullptr, rows, cols);
+      std::FILE* f = std::fopen(path(nt).c_str(), "wb");
+      if (!f || std::fwrite(y.data(), sizeof(float), y.size(), f) != y.size() || std::fclose(f) != 0) std::exit(2);
+    });
+  std::vector<float> want(rows);  // computed only after the children: they must start from an unused pool
+  matvec(want.data(), W.data(), x.data(), nullptr, rows, cols);
+  for (int nt : {1, 2, 3}) {
+    std::vector<float> got(rows);
+    std::FILE* f = std::fopen(path(nt).c_str(), "rb");
+    ASSERT_NE(f, nullptr) << path(nt);
+    ASSERT_EQ(std::fread(got.data(), sizeof(float), got.size(), f), got.size());
+    std::fclose(f);
+    std::remove(path(nt).c_str());
+    EXPECT_EQ(got, want) << "matvec with " << nt << " threads";
+  }
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "base/thread_pool.h"
 #include "tensor/kernels.h"
 
 namespace mnemo::test {
@@ -73,6 +75,24 @@ inline void expect_gradient(std::vector<float>& x, const std::vector<float>& ana
   }
   expect_close(analytic, numeric, atol, rtol, what + " gradient vs central differences");
 }
+
+// Runs `body` in a fresh copy of this test program (a death test in the "threadsafe" style, which re-executes the
+// binary) whose pool is given `threads` workers before any parallel work, exactly as the mnemo program does once
+// from -t; the test passes when body reaches the end and the child exits 0. Changing the thread count of a pool
+// that has already run jobs is avoided on purpose: in base/thread_pool.cpp a freshly started worker can pick up
+// the previous, finished job (reported; see docs/kernels.md).
+#define MNEMO_EXPECT_WITH_THREADS(threads, body)                                           \
+  do {                                                                                     \
+    GTEST_FLAG_SET(death_test_style, "threadsafe");                                        \
+    EXPECT_EXIT(                                                                           \
+        {                                                                                  \
+          ::mnemo::set_num_threads(threads);                                               \
+          body;                                                                            \
+          std::exit(0);                                                                    \
+        },                                                                                 \
+        ::testing::ExitedWithCode(0), "")                                                  \
+        << "with " << (threads) << " threads";                                             \
+  } while (0)
 
 // sum_i out[i] * w[i] in double: the scalar loss whose gradient wrt out is w.
 inline double dot(const std::vector<float>& out, const std::vector<float>& w) {
