@@ -243,7 +243,8 @@ struct Raw {
 std::vector<Raw> read_source(const std::string& npm_dir, const Source& s,
                              std::vector<std::string> (*files)(const std::string&)) {
   std::string pkg = package_dir(npm_dir, s);
-  std::string setup_hint = "run scripts/setup (it installs the npm packages pinned in npm/package-lock.json)";
+  std::string setup_hint =
+      "run scripts/setup (it installs the npm packages pinned in npm/package-lock.json), or give --npm DIR";
   if (!is_directory(pkg)) throw Error(cat(pkg, ": npm package ", s.package, " is not installed; ", setup_hint));
   Json pj = Json::parse(read_file(join_path(pkg, "package.json")), join_path(pkg, "package.json"));
   std::string version = pj.string_or("version", "?");
@@ -361,7 +362,7 @@ std::vector<CorpusDocument> load_split(const std::string& corpus_dir, std::strin
   for (const char* sp : kSplits) known |= split == sp;
   if (!known) throw Error(cat("unknown split '", split, "' (expected train, validation or test)"));
   std::string path = join_path(corpus_dir, cat(split, ".jsonl"));
-  if (!file_exists(path)) throw Error(cat(path, ": corpus not found; run `mnemo data fetch` first"));
+  if (!file_exists(path)) throw Error(cat(path, ": corpus not found; run `mnemo data fetch` (or give --corpus DIR)"));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(cat(path, ": cannot open"));
   std::vector<CorpusDocument> docs;

@@ -155,7 +155,7 @@ TEST(Corpus, ChangedFileFailsTheDigest) {
 TEST(Corpus, LoadSplitErrors) {
   std::string d = temp_dir("bad_corpus");
   EXPECT_EQ(error_of([&] { load_split(d, "test"); }),
-            d + "/test.jsonl: corpus not found; run `mnemo data fetch` first");
+            d + "/test.jsonl: corpus not found; run `mnemo data fetch` (or give --corpus DIR)");
   EXPECT_EQ(error_of([&] { load_split(d, "dev"); }), "unknown split 'dev' (expected train, validation or test)");
   atomic_write(d + "/test.jsonl", std::string("{\"id\": \"a\", \"source\": \"s\", \"text\": \"ok\"}\n"
                                               "{\"id\": \"b\", \"source\": \"s\", \"text\": \"bad \xFF\"}\n"));

@@ -262,7 +262,7 @@ TEST(LongContext, BadInput) {
   g.corpus_dir = temp_dir("no_corpus");
   std::string out = g.corpus_dir + "/out.jsonl";
   e = error_of([&] { write_task_file(out, gpt2(), g); });
-  EXPECT_NE(e.find("corpus not found; run `mnemo data fetch` first"), std::string::npos) << e;
+  EXPECT_NE(e.find("corpus not found; run `mnemo data fetch` (or give --corpus DIR)"), std::string::npos) << e;
   EXPECT_FALSE(file_exists(out));
 }
 

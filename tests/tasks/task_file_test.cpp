@@ -131,7 +131,7 @@ TEST(TaskCli, GenerateAndErrors) {
                            "/nothing --out ", d, "/x.jsonl"));
   EXPECT_EQ(nocorpus.status, 1);
   EXPECT_EQ(nocorpus.err, cat("mnemo tasks: error: ", d, "/nothing/test.jsonl: corpus not found; run `mnemo data "
-                                                         "fetch` first\n"));
+                                                         "fetch` (or give --corpus DIR)\n"));
   EXPECT_FALSE(file_exists(d + "/x.jsonl"));
   CliRun nonpm = mnemo(cat("data fetch --npm ", d, "/nowhere --out ", d, "/corpus"));
   EXPECT_EQ(nonpm.status, 1);
