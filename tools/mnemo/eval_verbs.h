@@ -7,4 +7,5 @@
 namespace mnemo::cli {
 int run_eval_rmt(Args& args);  // eval_rmt.cpp: accuracy of an RMT encoder on a task file or generated samples
 int run_eval_qa(Args& args);   // eval_qa.cpp: answer accuracy of a decoder with a KV-cache policy at a budget
+int run_eval_stream(Args& args);  // eval_stream.cpp: a long stream with a KV-cache policy: ppl curve, memory, kept tokens
 }

@@ -16,6 +16,7 @@ const std::vector<std::pair<std::string, int (*)(cli::Args&)>>& subcommands() {
   static const std::vector<std::pair<std::string, int (*)(cli::Args&)>> table = {
       {"rmt", cli::run_eval_rmt},
       {"qa", cli::run_eval_qa},
+      {"stream", cli::run_eval_stream},
   };
   return table;
 }
