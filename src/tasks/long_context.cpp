@@ -48,8 +48,9 @@ class Assembler {
 
   void emit(std::string_view piece, int64_t cost) {
     check_join(piece);
-    if (any_) put(" ");
-    put(piece);
+    // One call per piece, joining space included: encoding each call gives exactly the input's tokens.
+    if (any_) put(cat(" ", piece));
+    else put(piece);
     tokens_ += cost;
     any_ = true;
     last_ = std::string(last_word(piece));

@@ -97,7 +97,9 @@ struct SampleInfo {
   int64_t input_bytes = 0;
 };
 
-// Build one sample: draws the story and the fact positions from rng, writes the input through `sink`.
+// Build one sample: draws the story and the fact positions from rng, writes the input through `sink`, one call
+// per piece with its joining space (" word"), so the tokens of the calls, concatenated, are the input's tokens:
+// a consumer can tokenize as it goes without ever holding the text.
 SampleInfo build_sample(const Tokenizer& tok, const TaskOptions& opt, Rng& rng, Background& background,
                         const std::function<void(std::string_view)>& sink);
 

@@ -184,6 +184,27 @@ TEST(LongContext, BackgroundCyclesThroughDocuments) {
   EXPECT_EQ(f.next(), "The grass is green.");
 }
 
+// The sink gets one piece per call with its joining space: encoding call by call gives the input's tokens.
+TEST(LongContext, SinkPiecesTokenizeLikeTheWhole) {
+  for (const auto& [name, tok] : all_tokenizers()) {
+    TaskOptions opt;
+    opt.task = TaskKind::qa2;
+    opt.length_tokens = 3000;
+    Rng rng = sample_rng(8, 0);
+    auto bg = make_background(opt.task, &test_docs(), rng);
+    std::string text;
+    std::vector<int32_t> ids;
+    std::function<void(std::string_view)> sink = [&](std::string_view p) {
+      text += p;
+      auto t = tok->encode(p);
+      ids.insert(ids.end(), t.begin(), t.end());
+    };
+    build_sample(*tok, opt, rng, *bg, sink);
+    EXPECT_EQ(ids, tok->encode(text)) << name;
+    EXPECT_EQ(int64_t(ids.size()), 3000) << name;
+  }
+}
+
 TEST(LongContext, SegmentsFillExactly) {
   const Tokenizer& tok = gpt2();
   for (int64_t S : {1, 2, 7}) {
