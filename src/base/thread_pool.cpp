@@ -23,7 +23,8 @@ class Pool {
     stop();
     nth_ = n;
     quit_ = false;
-    for (int i = 1; i < nth_; ++i) workers_.emplace_back([this, i] { loop(i); });
+    // A new worker must wait for the NEXT job: it starts from the generation already done.
+    for (int i = 1; i < nth_; ++i) workers_.emplace_back([this, i, g = generation_] { loop(i, g); });
   }
   int size() const { return nth_; }
 
@@ -48,9 +49,8 @@ class Pool {
   }
 
  private:
-  void loop(int ith) {
+  void loop(int ith, uint64_t seen) {
     inside = true;
-    uint64_t seen = 0;
     while (true) {
       const std::function<void(int, int)>* job;
       {

@@ -24,3 +24,16 @@ TEST(ThreadPool, NestedCallsRunInline) {
   });
   EXPECT_EQ(total.load(), 200);
 }
+
+TEST(ThreadPool, ResizingAUsedPoolStartsWorkersIdle) {
+  // A worker created after jobs have run must not run the last (finished) job again.
+  std::atomic<int> total{0};
+  for (int round = 0; round < 20; ++round) {
+    mnemo::set_num_threads(2);
+    mnemo::parallel_run([&](int, int) { total++; });
+    mnemo::set_num_threads(1);
+    mnemo::set_num_threads(2);
+    mnemo::parallel_run([&](int, int) { total++; });
+  }
+  EXPECT_EQ(total.load(), 80);
+}
