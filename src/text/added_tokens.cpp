@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "text/unicode.h"
+
 namespace mnemo {
 
 AddedTokens::AddedTokens(std::vector<AddedToken> tokens) {
@@ -14,6 +16,31 @@ AddedTokens::AddedTokens(std::vector<AddedToken> tokens) {
   // Longest first, so the first match at a position is the longest one.
   std::stable_sort(tokens_.begin(), tokens_.end(),
                    [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+  for (size_t k = 0; k < tokens_.size(); ++k) {
+    index_of_id_[tokens_[k].id] = k;
+    lstrip_.push_back(tokens_[k].lstrip);
+    rstrip_.push_back(tokens_[k].rstrip);
+  }
+}
+
+size_t AddedTokens::rtrim_length(std::string_view s) {
+  size_t end = s.size();
+  while (end > 0) {
+    size_t b = end - 1;
+    while (b > 0 && (uint8_t(s[b]) & 0xC0) == 0x80) --b;  // start of the last code point
+    std::u32string cp = unicode::decode_utf8(s.substr(b, end - b));
+    if (cp.size() != 1 || !unicode::is_whitespace(cp[0])) break;
+    end = b;
+  }
+  return end;
+}
+
+size_t AddedTokens::ltrim_length(std::string_view s) {
+  std::vector<uint32_t> offsets;
+  std::u32string cps = unicode::decode_utf8(s.substr(0, std::min<size_t>(s.size(), 4096)), &offsets);
+  size_t k = 0;
+  while (k < cps.size() && unicode::is_whitespace(cps[k])) ++k;
+  return offsets[k];
 }
 
 void AddedTokens::match_at(std::string_view text, size_t i, size_t& len, int32_t& id) const {

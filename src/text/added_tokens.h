@@ -13,6 +13,8 @@ struct AddedToken {
   std::string content;
   int32_t id = -1;
   bool special = true;
+  bool lstrip = false;  // also swallows the whitespace before it
+  bool rstrip = false;  // also swallows the whitespace after it
 };
 
 class AddedTokens {
@@ -32,9 +34,12 @@ class AddedTokens {
         ++i;
         continue;
       }
-      if (i > start) on_text(text.substr(start, i - start));
+      size_t text_end = i;
+      if (lstrip_[id_index(id)]) text_end = start + rtrim_length(text.substr(start, i - start));
+      if (text_end > start) on_text(text.substr(start, text_end - start));
       on_token(id);
       i += len;
+      if (rstrip_[id_index(id)]) i += ltrim_length(text.substr(i));
       start = i;
     }
     if (start < text.size()) on_text(text.substr(start));
@@ -45,6 +50,11 @@ class AddedTokens {
 
  private:
   void match_at(std::string_view text, size_t i, size_t& len, int32_t& id) const;
+  size_t id_index(int32_t id) const { return index_of_id_.at(id); }
+  static size_t rtrim_length(std::string_view s);  // length of s without its trailing whitespace
+  static size_t ltrim_length(std::string_view s);  // bytes of leading whitespace
+  std::unordered_map<int32_t, size_t> index_of_id_;
+  std::vector<bool> lstrip_, rstrip_;  // by index into tokens_
   std::vector<AddedToken> tokens_;
   std::unordered_map<std::string, int32_t> by_content_;
   bool first_byte_[256] = {};

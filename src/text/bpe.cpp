@@ -188,6 +188,10 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_tokenizer_json(const Json& j, c
       at.content = t.find("content") ? t.find("content")->as_string(cat(source, ": added_tokens content")) : "";
       at.id = int32_t(t.int_or("id", -1));
       at.special = t.bool_or("special", false);
+      at.lstrip = t.bool_or("lstrip", false);
+      at.rstrip = t.bool_or("rstrip", false);
+      if (t.bool_or("single_word", false))
+        throw Error(cat(source, ": added token '", at.content, "' has single_word, which is not supported"));
       if (at.id < 0) throw Error(cat(source, ": added token '", at.content, "' has no id"));
       added.push_back(std::move(at));
     }
@@ -331,8 +335,8 @@ Json BpeTokenizer::to_tokenizer_json() const {
       t["id"] = int64_t(a.id);
       t["content"] = a.content;
       t["single_word"] = false;
-      t["lstrip"] = false;
-      t["rstrip"] = false;
+      t["lstrip"] = a.lstrip;
+      t["rstrip"] = a.rstrip;
       t["normalized"] = false;
       t["special"] = a.special;
       added.push_back(std::move(t));

