@@ -253,10 +253,9 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
       return;
     }
   }
-  std::string key(piece);
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = cache_.find(key);
+    auto it = cache_.find(piece);
     if (it != cache_.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
@@ -272,7 +271,7 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
   out.insert(out.end(), ids.begin(), ids.end());
   std::lock_guard<std::mutex> lock(cache_mutex_);
   if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-  cache_.emplace(std::move(key), std::move(ids));
+  cache_.emplace(std::string(piece), std::move(ids));
 }
 
 // Merges symbols in place: repeatedly the lowest-rank adjacent pair, leftmost first among equal ranks, with a heap

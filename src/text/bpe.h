@@ -21,6 +21,12 @@
 
 namespace mnemo {
 
+// Lets the piece cache be probed with a string_view (no allocation on a hit).
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct BpeConfig {
   PreTokenizer pre;              // GPT-2 split by default
   bool ignore_merges = false;    // Llama-3: a piece that is itself a token is emitted whole
@@ -68,7 +74,7 @@ class BpeTokenizer : public Tokenizer {
   AddedTokens added_;
   BpeConfig config_;
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;  // piece bytes -> ids
+  mutable std::unordered_map<std::string, std::vector<int32_t>, StringViewHash, std::equal_to<>> cache_;  // piece -> ids
 };
 
 }  // namespace mnemo
