@@ -1,6 +1,10 @@
 #include "eval/rmt_eval.h"
 
 #include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "base/file.h"
 
 #include "base/error.h"
 #include "base/progress.h"
@@ -60,13 +64,47 @@ struct Pending {
   int64_t sample = -1;  // index into RmtEvalResult::samples, -1 for task-file records
 };
 
+// Attention maps of sample 0: per captured segment, per layer, the (T,T) probabilities averaged over heads.
+struct AttentionCapture {
+  const Tokenizer* tok = nullptr;
+  int64_t first = 4, segment = 0, segments = 0;
+  Json captured = Json::array();
+  Json current;  // the segment being run
+  bool want() const { return segment < first || segment == segments - 1; }
+};
+
+Json segment_tokens(const RmtEncoder& model, const Tokenizer& tok, const int32_t* text, int64_t n) {
+  const RmtConfig& c = model.config();
+  Json t = Json::array();
+  t.push_back("[CLS]");
+  for (int64_t j = 0; j < c.num_mem_tokens; ++j) t.push_back(cat("[MEM", j, "]"));
+  t.push_back("[SEP]");
+  for (int64_t i = 0; i < n; ++i) t.push_back(tok.decode({text[i]}));
+  t.push_back("[SEP]");
+  for (int64_t i = n; i < c.segment_tokens; ++i) t.push_back("[PAD]");
+  return t;
+}
+
 // Run one batch of samples with the same segment count through the streamer and score it.
-void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r) {
+void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r, AttentionCapture* cap = nullptr) {
   if (batch.empty()) return;
   const int64_t B = int64_t(batch.size()), L = model.config().segment_tokens;
   const int64_t S = (int64_t(batch[0].ids.size()) + L - 1) / L;
   Tape tape(Tape::Mode::Inference);
-  RmtStreamer st(model, tape, B);
+  LayerObserver observer = [cap](int layer, const float* probs, const AttentionShape& sh) {
+    if (!cap->want()) return;
+    const int64_t T = sh.Tq, n = T * T;  // sample 0: probs[h][i][j] for h < H
+    Json m = Json::array();
+    for (int64_t k = 0; k < n; ++k) {
+      double a = 0;
+      for (int64_t h = 0; h < sh.H; ++h) a += probs[h * n + k];
+      m.push_back(std::round(a / double(sh.H) * 1e4) / 1e4);
+    }
+    cap->current["layers"].push_back(m);
+    (void)layer;
+  };
+  if (cap) cap->segments = (int64_t(batch[0].ids.size()) + L - 1) / L;
+  RmtStreamer st(model, tape, B, cap ? &observer : nullptr);
   std::vector<int32_t> text(size_t(B * L), 0);      // (B,L)
   std::vector<int32_t> lengths(static_cast<size_t>(B), 0);  // (B)
   Timer timer;
@@ -77,7 +115,15 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r)
       std::copy(ids.begin() + begin, ids.begin() + begin + n, text.begin() + b * L);
       lengths[size_t(b)] = int32_t(n);
     }
+    if (cap) {
+      cap->segment = s;
+      cap->current = Json::object();
+      cap->current["segment"] = s;
+      cap->current["tokens"] = segment_tokens(model, *cap->tok, text.data(), lengths[0]);
+      cap->current["layers"] = Json::array();
+    }
     st.step(text.data(), lengths.data());
+    if (cap && cap->want()) cap->captured.push_back(cap->current);
   }
   std::vector<float> logits = st.classify();  // (B,K)
   r.seconds += timer.seconds();
@@ -147,6 +193,13 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
   const int64_t L = model.config().segment_tokens;
   RmtEvalResult r;
   std::vector<Pending> pending;
+  std::unique_ptr<AttentionCapture> cap;
+  if (!opt.attention_out.empty()) {
+    if (opt.count != 1 || opt.batch != 1) throw Error("--attention-out needs --count 1 --batch 1");
+    cap = std::make_unique<AttentionCapture>();
+    cap->tok = &tok;
+    cap->first = opt.attention_first;
+  }
   Progress bar(cat("eval rmt S=", opt.segments), opt.count);
   for (int64_t i = 0; i < opt.count; ++i) {
     Rng rng = tasks::sample_rng(opt.seed, i);  // sample i is the i-th record of `mnemo tasks generate --seed`
@@ -179,11 +232,26 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
     p.sample = int64_t(r.samples.size());
     r.samples.push_back(std::move(smp));
     pending.push_back(std::move(p));
-    if (int64_t(pending.size()) == opt.batch) run_batch(model, pending, r);
+    if (int64_t(pending.size()) == opt.batch) run_batch(model, pending, r, cap.get());
     bar.update(i + 1, cat("acc ", r.accuracy()));
   }
-  run_batch(model, pending, r);
+  run_batch(model, pending, r, cap.get());
   bar.finish();
+  if (cap) {
+    Json out = Json::object();
+    out["num_mem_tokens"] = model.config().num_mem_tokens;
+    out["segments"] = opt.segments;
+    Json facts = Json::array(), pos = Json::array();
+    for (auto& f : r.samples[0].facts) facts.push_back(f);
+    for (auto p : r.samples[0].fact_positions) pos.push_back(p);
+    out["facts"] = facts;
+    out["fact_positions"] = pos;
+    out["question"] = r.samples[0].question;
+    out["target"] = r.samples[0].target;
+    out["prediction"] = r.samples[0].prediction;
+    out["captured"] = cap->captured;
+    atomic_write(opt.attention_out, out.dump());
+  }
   return r;
 }
 

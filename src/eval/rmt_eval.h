@@ -47,6 +47,11 @@ struct RmtGenerateOptions {
   uint64_t seed = 0;
   std::string split = "test", corpus_dir = "data/corpus";
   int64_t batch = 8;
+  // Attention maps (batch 1, count 1): every layer's probabilities averaged over heads, for the first
+  // `attention_first` segments and the last one, with the segment's tokens, written as JSON to `attention_out`
+  // (bench/rmt_heatmaps.py draws them).
+  std::string attention_out;
+  int64_t attention_first = 4;
 };
 // Samples made by the task builders: input + " " + question of exactly segments * L tokens.
 RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt);

@@ -44,6 +44,8 @@ int run_eval_rmt(Args& args) {
   g.split = args.get_or("--split", g.split);
   g.corpus_dir = args.get_or("--corpus", g.corpus_dir);
   g.batch = args.get_int("--batch", g.batch);
+  g.attention_out = args.get_or("--attention-out", "");
+  g.attention_first = args.get_int("--attention-first", g.attention_first);
   const bool json = args.flag("--json");
   const bool show = args.flag("--show");  // print each generated sample: the fact, where it is, the answer
   args.finish();
