@@ -44,13 +44,18 @@ Weights make_weights(QType t, int64_t rows, int64_t cols, bool cold) {
   return w;
 }
 
-void run(benchmark::State& state, QType t, int64_t rows, int64_t cols, bool cold) {
+// q8x: x is quantized to 8-bit blocks every call (its cost included) and W . x uses integer dots.
+void run(benchmark::State& state, QType t, int64_t rows, int64_t cols, bool cold, bool q8x) {
   Weights w = make_weights(t, rows, cols, cold);
   std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));  // (cols), (rows)
+  Q8Vector xq;
   size_t i = 0;
   for (auto _ : state) {
     const uint8_t* W = w.copies[i++ % w.copies.size()].data();
-    if (t == QType::F32) matvec(y.data(), reinterpret_cast<const float*>(W), x.data(), nullptr, rows, cols);
+    if (q8x) {
+      quantize_q8_vector(x.data(), cols, &xq);
+      quant_matvec_q8(t, y.data(), W, xq, rows);
+    } else if (t == QType::F32) matvec(y.data(), reinterpret_cast<const float*>(W), x.data(), nullptr, rows, cols);
     else quant_matvec(t, y.data(), W, x.data(), rows, cols);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -72,13 +77,16 @@ int main(int argc, char** argv) {
   const QType types[] = {QType::F32, QType::BF16, QType::Q8_0, QType::Q4_1, QType::Q4_0, QType::Q5_1};
   for (bool cold : {false, true})
     for (const auto& s : shapes)
-      for (QType t : types) {
-        std::string name = std::string("matvec/") + (cold ? "cold/" : "hot/") + s.name + "/" + qtype_name(uint32_t(t));
-        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { run(st, t, s.rows, s.cols, cold); })
-            ->Unit(benchmark::kMicrosecond)
-            ->MinTime(0.2)
-            ->UseRealTime();
-      }
+      for (QType t : types)
+        for (bool q8x : {false, true}) {
+          if (q8x && !quant_matvec_q8_supported(t)) continue;
+          std::string name = std::string("matvec/") + (cold ? "cold/" : "hot/") + s.name + "/" + qtype_name(uint32_t(t)) +
+                             (q8x ? "_q8x" : "");
+          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { run(st, t, s.rows, s.cols, cold, q8x); })
+              ->Unit(benchmark::kMicrosecond)
+              ->MinTime(0.2)
+              ->UseRealTime();
+        }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

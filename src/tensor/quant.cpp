@@ -699,4 +699,147 @@ void quantize_row(QType t, const float* in, void* out, int64_t n) {
   }
 }
 
+// ============================================================================================== Q8-x matvec
+
+void quantize_q8_vector(const float* x, int64_t n, Q8Vector* out) {
+  MNEMO_CHECK(n % 32 == 0, "quantize_q8_vector: ", n, " values are not whole blocks of 32");
+  const int64_t nb = n / 32;
+  out->n = n;
+  out->q.resize(size_t(n));
+  out->d.resize(size_t(nb));
+  out->s.resize(size_t(nb));
+  out->isum.resize(size_t(nb));
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x + b * 32;
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int q = int(std::nearbyint(xb[j] * id));  // |q| <= 127
+      out->q[size_t(b * 32 + j)] = int8_t(q);
+      sum += q;
+    }
+    out->d[size_t(b)] = d;
+    out->isum[size_t(b)] = sum;
+    out->s[size_t(b)] = d * float(sum);
+  }
+}
+
+bool quant_matvec_q8_supported(QType t) { return t == QType::Q4_0 || t == QType::Q4_1 || t == QType::Q8_0; }
+
+namespace ref {
+
+void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_t rows) {
+  MNEMO_CHECK(quant_matvec_q8_supported(t), "quant_matvec_q8: no integer kernel for ", qtype_name(uint32_t(t)));
+  const int64_t nb = x.n / 32, rb = row_bytes(t, x.n);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(W) + r * rb;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int8_t* xq = x.q.data() + b * 32;
+      int32_t idot = 0;
+      float dw = 0, mw = 0;
+      if (t == QType::Q8_0) {
+        const BlockQ8_0& w = blocks<BlockQ8_0>(row)[b];
+        for (int j = 0; j < 32; ++j) idot += int32_t(w.qs[j]) * xq[j];
+        dw = h2f(w.d);
+      } else if (t == QType::Q4_0) {
+        const BlockQ4_0& w = blocks<BlockQ4_0>(row)[b];
+        for (int j = 0; j < 16; ++j) idot += ((w.qs[j] & 0x0f) - 8) * xq[j] + ((w.qs[j] >> 4) - 8) * xq[j + 16];
+        dw = h2f(w.d);
+      } else {
+        const BlockQ4_1& w = blocks<BlockQ4_1>(row)[b];
+        for (int j = 0; j < 16; ++j) idot += (w.qs[j] & 0x0f) * xq[j] + (w.qs[j] >> 4) * xq[j + 16];
+        dw = h2f(w.d);
+        mw = h2f(w.m);
+      }
+      acc += dw * x.d[size_t(b)] * float(idot) + mw * x.s[size_t(b)];
+    }
+    y[r] = acc;
+  }
+}
+
+}  // namespace ref
+
+#if MNEMO_QUANT_AVX512 && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+namespace {
+
+// One row dotted with the quantized x: per block, an exact integer dot by vpdpbusd (unsigned weights x signed
+// x; signed/offset weights are made unsigned and the offset is taken back out exactly in integers through the
+// accumulator's starting value), then scaled by dW * dx in fp32.
+template <QType T>
+float dot_row_q8(const uint8_t* row, const Q8Vector& x, int64_t nb) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float macc0 = 0, macc1 = 0;
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  auto step = [&](int64_t b, __m256& acc, float& macc) {
+    __m256i w;
+    float dw;
+    int32_t corr = 0;
+    if constexpr (T == QType::Q8_0) {
+      const BlockQ8_0& blk = blocks<BlockQ8_0>(row)[b];
+      // w + 128 as unsigned bytes; the extra 128 * sum(x) is subtracted exactly below.
+      w = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs)), _mm256_set1_epi8(char(0x80)));
+      dw = hf(blk.d);
+      corr = -128 * x.isum[size_t(b)];
+    } else {
+      const uint8_t* qs;
+      if constexpr (T == QType::Q4_0) {
+        const BlockQ4_0& blk = blocks<BlockQ4_0>(row)[b];
+        qs = blk.qs;
+        dw = hf(blk.d);
+        corr = -8 * x.isum[size_t(b)];
+      } else {
+        const BlockQ4_1& blk = blocks<BlockQ4_1>(row)[b];
+        qs = blk.qs;
+        dw = hf(blk.d);
+        macc += hf(blk.m) * x.s[size_t(b)];
+      }
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+      w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
+    }
+    const __m256i xi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q.data() + b * 32));
+    const __m256i dot = _mm256_dpbusd_epi32(_mm256_zextsi128_si256(_mm_cvtsi32_si128(corr)), w, xi);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x.d[size_t(b)]), _mm256_cvtepi32_ps(dot), acc);
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    step(b, acc0, macc0);
+    step(b + 1, acc1, macc1);
+  }
+  if (b < nb) step(b, acc0, macc0);
+  const __m256 a = _mm256_add_ps(acc0, acc1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  return _mm_cvtss_f32(h) + (macc0 + macc1);
+}
+
+}  // namespace
+#endif
+
+void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_t rows) {
+  MNEMO_CHECK(quant_matvec_q8_supported(t), "quant_matvec_q8: no integer kernel for ", qtype_name(uint32_t(t)));
+  if (reference_kernels()) return ref::quant_matvec_q8(t, y, W, x, rows);
+#if MNEMO_QUANT_AVX512 && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  const int64_t nb = x.n / 32, rb = row_bytes(t, x.n);
+  const uint8_t* base = static_cast<const uint8_t*>(W);
+  auto run = [&](auto row_dot) {
+    parallel_for(
+        rows, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) y[r] = row_dot(base + r * rb);
+        },
+        std::max<int64_t>(1, 32768 / std::max<int64_t>(rb, 1)));
+  };
+  switch (t) {
+    case QType::Q4_0: return run([&](const uint8_t* w) { return dot_row_q8<QType::Q4_0>(w, x, nb); });
+    case QType::Q4_1: return run([&](const uint8_t* w) { return dot_row_q8<QType::Q4_1>(w, x, nb); });
+    default: return run([&](const uint8_t* w) { return dot_row_q8<QType::Q8_0>(w, x, nb); });
+  }
+#else
+  ref::quant_matvec_q8(t, y, W, x, rows);
+#endif
+}
+
 }  // namespace mnemo

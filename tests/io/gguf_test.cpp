@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -381,4 +382,27 @@ TEST(Gguf, ReadsSmolLM2) {
   for (int64_t i = 0; i < down.numel(); ++i) s += std::fabs(down[i]);
   EXPECT_TRUE(std::isfinite(s));
   EXPECT_GT(s / double(down.numel()), 1e-3);
+
+  // The 8-bit-x matvec against the fp32-x one on the real weights (docs/formats.md quotes these numbers): x is a
+  // fixed pseudo-random normal vector; relative error = ||y_q8x - y|| / ||y||.
+  std::mt19937 gen(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const char* name : {"blk.0.ffn_down.weight", "blk.0.attn_q.weight", "blk.0.ffn_up.weight", "token_embd.weight"}) {
+    const GgufTensor& t = f.tensor(name);
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows)), yq(static_cast<size_t>(rows));
+    for (auto& v : x) v = normal(gen);
+    quant_matvec(t.type, y.data(), t.data, x.data(), rows, cols);
+    Q8Vector xq;
+    quantize_q8_vector(x.data(), cols, &xq);
+    quant_matvec_q8(t.type, yq.data(), t.data, xq, rows);
+    double num = 0, den = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      num += double(yq[size_t(r)] - y[size_t(r)]) * (yq[size_t(r)] - y[size_t(r)]);
+      den += double(y[size_t(r)]) * y[size_t(r)];
+    }
+    const double rel = std::sqrt(num / den);
+    std::printf("q8x relative error %-24s %-5s %.3e\n", name, qtype_name(uint32_t(t.type)), rel);
+    EXPECT_LT(rel, 0.02) << name;
+  }
 }

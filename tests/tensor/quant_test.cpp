@@ -247,3 +247,58 @@ TEST(Quant, MatvecDoesNotDependOnTheThreadCount) {
   set_num_threads(saved);
   EXPECT_EQ(y1, y2);
 }
+
+TEST(Quant, Q8VectorRoundsEachValueWithinHalfAStep) {
+  std::mt19937 gen(9);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> x(96);
+  for (auto& v : x) v = normal(gen);
+  for (int j = 32; j < 64; ++j) x[size_t(j)] = 0;  // an all-zero block: d = 0, q = 0
+  Q8Vector q;
+  quantize_q8_vector(x.data(), 96, &q);
+  for (int64_t b = 0; b < 3; ++b) {
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const size_t i = size_t(b * 32 + j);
+      EXPECT_NEAR(q.d[size_t(b)] * float(q.q[i]), x[i], q.d[size_t(b)] / 2 * 1.0001f) << i;
+      sum += q.q[i];
+    }
+    EXPECT_EQ(q.isum[size_t(b)], sum);
+    EXPECT_EQ(q.s[size_t(b)], q.d[size_t(b)] * float(sum));
+  }
+  EXPECT_EQ(q.d[1], 0.0f);
+}
+
+TEST(Quant, Q8MatvecMatchesItsReferenceAndStaysWithinTheXRoundingBound) {
+  std::mt19937 gen(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (QType t : {QType::Q4_0, QType::Q4_1, QType::Q8_0}) {
+    ASSERT_TRUE(quant_matvec_q8_supported(t));
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {130, 576}, {9, 1536}}) {
+      std::vector<uint8_t> W = random_row(t, rows * cols, gen);
+      std::vector<float> x(static_cast<size_t>(cols)), dense(static_cast<size_t>(rows * cols));
+      for (auto& v : x) v = normal(gen);
+      dequantize_rows(t, W.data(), dense.data(), rows, cols);  // (rows, cols)
+      Q8Vector xq;
+      quantize_q8_vector(x.data(), cols, &xq);
+      std::vector<float> fast(static_cast<size_t>(rows)), slow(static_cast<size_t>(rows)), exact(static_cast<size_t>(rows));
+      quant_matvec_q8(t, fast.data(), W.data(), xq, rows);
+      ref::quant_matvec_q8(t, slow.data(), W.data(), xq, rows);
+      quant_matvec(t, exact.data(), W.data(), x.data(), rows, cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        // Fast vs reference: the same exact integer dot per block, fp32 sums in another order (the fp32
+        // reordering bound over cols products, as in the fp32-x test).
+        double sum_abs = 0, xbound = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          const double w = dense[size_t(r * cols + c)];
+          sum_abs += std::fabs(w * x[size_t(c)]);
+          xbound += std::fabs(w) * xq.d[size_t(c / 32)] / 2;  // each x value moved by at most d/2
+        }
+        const double fp = double(cols) * 0x1p-24 * (sum_abs + xbound) * 2 + 1e-30;
+        ASSERT_NEAR(fast[size_t(r)], slow[size_t(r)], fp) << qtype_name(uint32_t(t)) << " row " << r;
+        ASSERT_NEAR(fast[size_t(r)], exact[size_t(r)], xbound + fp) << qtype_name(uint32_t(t)) << " row " << r;
+      }
+    }
+  }
+  EXPECT_FALSE(quant_matvec_q8_supported(QType::Q6_K));
+}
