@@ -97,6 +97,33 @@ def test_llama_block_matches_transformers(tmp_path, tied):
     _run_driver("MatchesTransformers", MNEMO_LLAMA_ORACLE_DIR=tmp_path)
 
 
+def test_perplexity_and_generate_serve_gpt2_directories(tmp_path):
+    """The same verbs run GPT-2 directories (the Decoder interface): loss equals GPT2LMHeadModel's."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(1)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=97, n_positions=32, n_embd=32, n_layer=2, n_head=4)).eval()
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    ids = torch.randint(0, 97, (20,)).tolist()
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    (tmp_path / "ids.json").write_text(json.dumps(ids))
+    r = subprocess.run([_mnemo(), "perplexity", "--model", str(tmp_path), "--ids", str(tmp_path / "ids.json"),
+                        "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    want = _nll(logits.numpy(), ids)
+    assert res["tokens"] == 19 and abs(res["nll"] - want) < 1e-4 * want, (res, want)
+    r = subprocess.run([_mnemo(), "generate", "--model", str(tmp_path), "--ids", str(tmp_path / "ids.json"),
+                        "--max-tokens", "4", "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    seq = list(ids)
+    with torch.no_grad():
+        for _ in range(4):
+            seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    assert json.loads(r.stdout)["ids"] == seq[len(ids):]
+
+
 # ---------------------------------------------------------------- SmolLM2 from its GGUF file
 
 
