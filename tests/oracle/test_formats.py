@@ -273,3 +273,25 @@ def test_safetensors_round_trip_with_the_reference_package(tmp_path):
         assert t.dtype == torch.bfloat16, k
         # torch rounds fp32 -> bf16 to nearest even, as mnemo does (f64 is first rounded to fp32 by mnemo).
         assert torch.equal(t, tensors[k].to(torch.float32).to(torch.bfloat16)), k
+
+
+# ------------------------------------------------------------------------------------------------ mnemo inspect
+
+def test_inspect_verb_lists_what_gguf_reads():
+    exe = os.environ.get("MNEMO_BIN")
+    if not exe:
+        pytest.skip("MNEMO_BIN not set (scripts/test sets it)")
+    if not os.path.exists(SMOLLM2):
+        pytest.skip(f"{SMOLLM2} not present (scripts/setup fetches it)")
+    r = subprocess.run([exe, "inspect", SMOLLM2, "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    reader = gguf.GGUFReader(SMOLLM2)
+    assert got["format"] == "gguf" and got["version"] == 3
+    assert [(t["name"], t["type"], t["shape"], t["bytes"], t["offset"]) for t in got["tensors"]] == [
+        (t.name, t.tensor_type.name, [int(d) for d in reversed(t.shape)], int(t.n_bytes), int(t.data_offset))
+        for t in reader.tensors]
+    assert got["metadata"]["tokenizer.ggml.tokens"]["type"] == "array of string"
+    assert len(got["metadata"]["tokenizer.ggml.tokens"]["value"]) == 9  # 8 items and the "... N more" note
+    bad = subprocess.run([exe, "inspect", os.path.join(ROOT, "README.md")], capture_output=True, text=True)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "README.md" in bad.stderr
