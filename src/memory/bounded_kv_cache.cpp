@@ -31,7 +31,10 @@ BoundedKvCache::BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<
     rope_inv_freq(inv_freq_.data(), hs, rope->theta, rope->linear_scale);
   }
   // A layer never holds more than its budget plus one forward call's tokens (nor more than the sequence).
-  cap_ = (max_tokens > 0 ? std::min(most, max_tokens) : most) + max_new;
+  // plus slack into which the held range slides instead of moving every row at every eviction.
+  const int64_t held = max_tokens > 0 ? std::min(most, max_tokens) : most;
+  const bool evicts = max_tokens <= 0 || most < max_tokens;
+  cap_ = held + max_new + (evicts ? std::max<int64_t>(64, most / 4) : 0);
   const size_t blocks = size_t(shape.n_layer) * size_t(shape.Hkv) * size_t(cap_);
   k_.assign(blocks * size_t(hs), 0.0f);
   v_.assign(blocks * size_t(hs), 0.0f);
@@ -49,6 +52,7 @@ void BoundedKvCache::reset() {
   seen_.assign(size_t(shape_.n_layer), 0);
   evicted_.assign(size_t(shape_.n_layer), 0);
   pending_.assign(size_t(shape_.n_layer), 0);
+  start_.assign(size_t(shape_.n_layer) * size_t(shape_.Hkv), 0);
   policy_->reset(shape_);
 }
 
@@ -71,7 +75,12 @@ void BoundedKvCache::append(int layer, int64_t pos, const float* k, const float*
                     " (use next_position())"));
   MNEMO_CHECK(n < cap_, "bounded KV cache over capacity in layer ", layer);
   for (int64_t h = 0; h < shape_.Hkv; ++h) {
-    const int64_t row = block(layer, h) + n;
+    int64_t& start = start_[size_t(layer * shape_.Hkv + h)];
+    if (start + n == cap_) {  // the held range reached the end of the storage: back to the front, once
+      move_rows(block(layer, h), start, 0, n);
+      start = 0;
+    }
+    const int64_t row = block(layer, h) + start + n;
     std::memcpy(k_.data() + row * hs_, k + h * hs_, size_t(hs_) * sizeof(float));
     std::memcpy(v_.data() + row * hs_, v + h * hs_, size_t(hs_) * sizeof(float));
     pos_[size_t(row)] = pos;
@@ -110,34 +119,49 @@ void BoundedKvCache::observe_rows(int layer, const AttentionRows& rows) {
   policy_->commit(layer, plan_);
 }
 
-// The one place entries leave the cache: compact each kv head's rows to the kept indices, in order.
+void BoundedKvCache::move_rows(int64_t b, int64_t from, int64_t to, int64_t count) {
+  if (from == to || count == 0) return;
+  std::memmove(k_.data() + (b + to) * hs_, k_.data() + (b + from) * hs_, size_t(count * hs_) * sizeof(float));
+  std::memmove(v_.data() + (b + to) * hs_, v_.data() + (b + from) * hs_, size_t(count * hs_) * sizeof(float));
+  std::memmove(pos_.data() + b + to, pos_.data() + b + from, size_t(count) * sizeof(int64_t));
+  std::memmove(org_.data() + b + to, org_.data() + b + from, size_t(count) * sizeof(int64_t));
+}
+
+// The one place entries leave the cache: compact each kv head's held rows to the kept indices, in order.
 void BoundedKvCache::apply(int layer, const EvictionPlan& plan) {
-  const int64_t half = hs_ / 2;
+  const int64_t half = hs_ / 2, n = plan.n_before, k = plan.n_keep;
   for (int64_t h = 0; h < shape_.Hkv; ++h) {
+    int64_t& start = start_[size_t(layer * shape_.Hkv + h)];
     const int64_t b = block(layer, h);
     const int64_t* keep = plan.row(h);
-    compact_entries(keep, plan.n_keep, k_.data() + b * hs_, hs_);
-    compact_entries(keep, plan.n_keep, v_.data() + b * hs_, hs_);
-    compact_entries(keep, plan.n_keep, pos_.data() + b, 1);
-    compact_entries(keep, plan.n_keep, org_.data() + b, 1);
+    // Kept entry i goes to held index i either way; in storage it lands at start + i (toward the front) or at
+    // start + (n - k) + i (toward the end, and the range then starts n - k later). Move the fewer rows.
+    int64_t to_front = 0, to_end = 0;
+    for (int64_t i = 0; i < k; ++i) to_front += keep[i] != i, to_end += keep[i] != n - k + i;
+    if (to_end <= to_front) {
+      for (int64_t i = k - 1; i >= 0; --i) move_rows(b, start + keep[i], start + n - k + i, 1);  // upward: from the end
+      start += n - k;
+    } else {
+      for (int64_t i = 0; i < k; ++i) move_rows(b, start + keep[i], start + i, 1);  // downward: from the front
+    }
     if (!reposition_) continue;
     // Entry i came from index keep[i] >= i: rotate its key back by keep[i] - i positions so it sits at position i.
     // Only the rows that moved are rotated (the first index that moved onwards; all later ones moved too).
-    int64_t first = 0;
-    while (first < plan.n_keep && keep[first] == first) ++first;
-    const int64_t m = plan.n_keep - first;
+    int64_t moved = 0;
+    while (moved < k && keep[moved] == moved) ++moved;
+    const int64_t m = k - moved;
     if (m > 0) {
       if (h == 0 || plan.per_head) {  // per-layer plans move every head the same way: one table
-        for (int64_t i = 0; i < m; ++i) shift_[size_t(i)] = (first + i) - keep[first + i];
+        for (int64_t i = 0; i < m; ++i) shift_[size_t(i)] = (moved + i) - keep[moved + i];
         rope_tables(cos_.data(), sin_.data(), shift_.data(), inv_freq_.data(), m, half);
       }
-      float* rows = k_.data() + (b + first) * hs_;  // (m, hs)
+      float* rows = k_.data() + (b + start + moved) * hs_;  // (m, hs)
       rope_forward(rows, rows, cos_.data(), sin_.data(), m, 1, hs_);
     }
-    for (int64_t i = 0; i < plan.n_keep; ++i) pos_[size_t(b + i)] = i;
+    for (int64_t i = 0; i < k; ++i) pos_[size_t(b + start + i)] = i;
   }
-  size_[size_t(layer)] = plan.n_keep;
-  evicted_[size_t(layer)] += plan.n_before - plan.n_keep;
+  size_[size_t(layer)] = k;
+  evicted_[size_t(layer)] += n - k;
 }
 
 }  // namespace mnemo

@@ -5,9 +5,13 @@
 // attention to observe(); there the cache lets the policy see it, asks for a plan if the layer is over budget,
 // and applies it — the one place the cache is mutated besides append (plan, then apply).
 //
-// Memory is bounded, not masked: storage is allocated once for budget + max_new entries per layer and kv head
-// (max_new = the most tokens one forward call appends); evicted rows are overwritten by compaction, so a layer's
-// keys stay one contiguous (n, hs) block per kv head and attention costs O(budget) per token.
+// Memory is bounded, not masked: storage is allocated once for budget + max_new + slack entries per layer and kv
+// head (max_new = the most tokens one forward call appends; slack = max(64, budget/4) when the cache will evict);
+// evicted rows are overwritten by compaction, so a layer's keys stay one contiguous (n, hs) block per kv head, in
+// arrival order, and attention costs O(budget) per token. Compaction moves the fewer rows: the kept entries slide
+// toward the end of the held range when that is cheaper (a window evicting its oldest entry moves nothing — the
+// range's start advances into the slack) or toward its start otherwise; when the range reaches the end of the
+// storage it is moved back to the front once (amortized over `slack` steps).
 //
 // Per-head selection (H2O) gives each kv head its own entries: keys/values are per head; positions(layer) is kv
 // head 0's (every head holds the same count and the newest entries are last in every head, which is all a causal
@@ -44,9 +48,9 @@ class BoundedKvCache : public KvCache {
   void reset() override;
   void append(int layer, int64_t pos, const float* k, const float* v) override;
   int64_t size(int layer) const override { return size_[size_t(layer)]; }
-  const float* keys(int layer, int64_t h) const override { return k_.data() + block(layer, h) * hs_; }
-  const float* values(int layer, int64_t h) const override { return v_.data() + block(layer, h) * hs_; }
-  const int64_t* positions(int layer) const override { return pos_.data() + block(layer, 0); }
+  const float* keys(int layer, int64_t h) const override { return k_.data() + first(layer, h) * hs_; }
+  const float* values(int layer, int64_t h) const override { return v_.data() + first(layer, h) * hs_; }
+  const int64_t* positions(int layer) const override { return pos_.data() + first(layer, 0); }
   // The decoder's attention over the held entries: probs (H, size) of the newest query (see observe_rows).
   void observe(int layer, const float* probs, int64_t H) override;
 
@@ -64,9 +68,10 @@ class BoundedKvCache : public KvCache {
   // The position the next token must be given: entries held if re-positioning, else tokens seen so far.
   int64_t next_position() const;
   // Absolute positions (token index in the sequence) of kv head h's entries in `layer` (size).
-  const int64_t* origins(int layer, int64_t h) const { return org_.data() + block(layer, h); }
+  const int64_t* origins(int layer, int64_t h) const { return org_.data() + first(layer, h); }
   const EvictionPolicy& policy() const { return *policy_; }
   int64_t budget(int layer) const { return budgets_[size_t(layer)]; }
+  // Entries allocated per layer and kv head.
   int64_t capacity() const { return cap_; }
   // Bytes allocated for keys, values and positions (fixed at construction).
   size_t bytes() const;
@@ -75,6 +80,10 @@ class BoundedKvCache : public KvCache {
 
  private:
   int64_t block(int layer, int64_t h) const { return (int64_t(layer) * shape_.Hkv + h) * cap_; }
+  // Row of the first held entry of (layer, h).
+  int64_t first(int layer, int64_t h) const { return block(layer, h) + start_[size_t(layer * shape_.Hkv + h)]; }
+  // Move rows [from, from + count) of (layer, h)'s storage to [to, to + count) (k, v, positions, origins).
+  void move_rows(int64_t b, int64_t from, int64_t to, int64_t count);
   void apply(int layer, const EvictionPlan& plan);
 
   CacheShape shape_;
@@ -87,6 +96,7 @@ class BoundedKvCache : public KvCache {
   std::vector<int64_t> pos_, org_;      // (L, Hkv, cap): rotary positions, absolute positions
   std::vector<int64_t> size_, seen_, evicted_;  // (L)
   std::vector<int64_t> pending_;        // (L) entries appended since the last observe
+  std::vector<int64_t> start_;          // (L * Hkv) first held row within the head's storage
   EvictionPlan plan_;                   // scratch
   std::vector<float> cos_, sin_, tmp_;  // scratch for re-rotation (cap, hs/2), (cap, hs/2), (cap, hs)
   std::vector<int64_t> shift_;          // scratch (cap)

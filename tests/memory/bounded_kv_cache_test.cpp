@@ -38,7 +38,7 @@ TEST(BoundedKvCache, EntriesMoveWithTheirKeysValuesAndPositions) {
     const int64_t hs = 4, budget = 7;
     BoundedKvCache cache(shape, hs, {budget, budget}, make_policy(name));
     const size_t bytes = cache.bytes();
-    EXPECT_EQ(cache.capacity(), budget + 1);
+    EXPECT_EQ(cache.capacity(), budget + 1 + 64);  // + slack the held range slides into
     Rng rng(11);
     std::vector<float> k(size_t(shape.Hkv * hs)), v(k.size());
     for (int64_t t = 0; t < 300; ++t) {
@@ -166,7 +166,7 @@ TEST(BoundedKvCache, BudgetAtLeastTheSequenceEqualsTheFullCacheExactly) {
     EXPECT_EQ(std::vector<float>(got.begin(), got.begin() + 40 * 61), std::vector<float>(want.begin(), want.begin() + 40 * 61));
     EXPECT_NE(got, want);
     EXPECT_EQ(small->size(0), 40);
-    EXPECT_EQ(static_cast<BoundedKvCache&>(*small).capacity(), 41);
+    EXPECT_EQ(static_cast<BoundedKvCache&>(*small).capacity(), 40 + 1 + 64);
   }
 }
 
