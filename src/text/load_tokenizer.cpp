@@ -31,7 +31,8 @@ std::unique_ptr<Tokenizer> from_json_file(const std::string& path) {
   std::string text = read_file(path);
   Json j = Json::parse(text, path);
   if (!j.is_object()) throw Error(cat(path, ": not a tokenizer file (a JSON object was expected)"));
-  if (const Json* model = j.find("model")) {
+  // A tokenizer.json's "model" is an object; in a GPT-2 encoder.json "model" is just a token (id 19849).
+  if (const Json* model = j.find("model"); model && model->is_object()) {
     std::string type = model->string_or("type", model->contains("merges") ? "BPE" : "");
     if (type == "BPE") return BpeTokenizer::from_tokenizer_json(j, path);
     if (type == "WordPiece") return WordPieceTokenizer::from_tokenizer_json(j, path);

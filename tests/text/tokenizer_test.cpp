@@ -221,6 +221,8 @@ TEST(LoadTokenizer, KindsAndErrors) {
   EXPECT_EQ(load_tokenizer(kMiniLm)->vocab_size(), 30522);
   EXPECT_EQ(load_tokenizer(kGpt2Dir)->vocab_size(), 50257);
   EXPECT_EQ(load_tokenizer(kGpt2Dir + "/vocab.bpe")->encode("Hello world"), (std::vector<int32_t>{15496, 995}));
+  // encoder.json has a token named "model" (a number there, an object in a tokenizer.json).
+  EXPECT_EQ(load_tokenizer(kGpt2Dir + "/encoder.json")->encode("Hello world"), (std::vector<int32_t>{15496, 995}));
   auto expect_error = [](const std::string& path, const std::string& needle) {
     try {
       load_tokenizer(path);
