@@ -72,7 +72,8 @@ int run_eval_rmt(Args& args) {
   if (data) {
     RmtEvalResult r = eval_rmt_file(*model, *tok, *data, g.batch);
     out["data"] = *data;
-    for (auto& [k, v] : r.to_json().as_object()) out[k] = v;
+    const Json rj = r.to_json();  // named: iterating a temporary's member would dangle
+    for (auto& [k, v] : rj.as_object()) out[k] = v;
     if (!json)
       std::printf("%s: accuracy %.4f (%lld/%lld), %lld tokens, %.2f s, peak RSS %.1f MB\n", data->c_str(),
                   r.accuracy(), (long long)r.correct, (long long)r.count, (long long)r.tokens, r.seconds,

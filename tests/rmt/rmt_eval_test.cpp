@@ -1,0 +1,88 @@
+// `eval rmt` on task files: bad files give one-line errors naming the file and line; the shipped checkpoint
+// (models/rmt-memorize-minilm, a delta against the MiniLM scripts/setup fetches) gives its recorded accuracy on
+// the shipped task file.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "base/progress.h"
+#include "eval/rmt_eval.h"
+#include "memory/rmt_dir.h"
+#include "text/tokenizer.h"
+
+using namespace mnemo;
+
+namespace {
+
+const std::string kMiniLM = std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384";
+
+std::unique_ptr<RmtEncoder> tiny_rmt_with_bert_vocab() {
+  BertConfig c;
+  c.num_hidden_layers = 1, c.hidden_size = 16, c.num_attention_heads = 2, c.intermediate_size = 32;
+  c.max_position_embeddings = 96, c.head = BertHead::SequenceClassification, c.num_labels = 6;
+  RmtConfig r;
+  r.num_mem_tokens = 2, r.segment_tokens = 16;
+  r.labels = {"bathroom", "hallway", "garden", "office", "bedroom", "kitchen"};
+  auto m = std::make_unique<RmtEncoder>(c, r);
+  m->backbone().init_random(1);
+  m->init_memory(2);
+  return m;
+}
+
+std::string error_of(RmtEncoder& m, const Tokenizer& tok, const std::string& path) {
+  try {
+    eval_rmt_file(m, tok, path, 4);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(RmtEval, BadTaskFilesGiveClearErrors) {
+  if (!file_exists(kMiniLM + "/vocab.txt")) GTEST_SKIP() << kMiniLM << " missing (scripts/setup fetches it)";
+  Progress::set_quiet(true);
+  auto tok = load_tokenizer(kMiniLM);
+  auto m = tiny_rmt_with_bert_vocab();
+  const std::string dir = std::string(MNEMO_BINARY_DIR) + "/rmt_eval_test";
+  make_directories(dir);
+  const std::string good = R"({"input": "Mary went to the office. The sky is blue.", "question": "Where is Mary?", "target": "office"})";
+  auto write = [&](const std::string& name, const std::string& text) {
+    atomic_write(join_path(dir, name), text);
+    return join_path(dir, name);
+  };
+  // A good file runs and counts its records.
+  RmtEvalResult r = eval_rmt_file(*m, *tok, write("good.jsonl", good + "\n" + good + "\n"), 4);
+  EXPECT_EQ(r.count, 2);
+  std::string e = error_of(*m, *tok, write("missing.jsonl", good + "\n{\"input\": \"x\", \"question\": \"q\"}\n"));
+  EXPECT_NE(e.find("missing.jsonl:2"), std::string::npos) << e;
+  EXPECT_NE(e.find("target"), std::string::npos) << e;
+  e = error_of(*m, *tok, write("empty.jsonl", R"({"input": "", "question": "Where is Mary?", "target": "office"})"));
+  EXPECT_NE(e.find("empty.jsonl:1"), std::string::npos) << e;
+  EXPECT_NE(e.find("empty"), std::string::npos) << e;
+  e = error_of(*m, *tok, write("label.jsonl", R"({"input": "Mary went up.", "question": "Where is Mary?", "target": "attic"})"));
+  EXPECT_NE(e.find("label.jsonl:1"), std::string::npos) << e;
+  EXPECT_NE(e.find("attic"), std::string::npos) << e;
+  e = error_of(*m, *tok, write("nojson.jsonl", "not json\n"));
+  EXPECT_NE(e.find("nojson.jsonl:1"), std::string::npos) << e;
+  e = error_of(*m, *tok, write("none.jsonl", "\n"));
+  EXPECT_FALSE(e.empty());
+}
+
+TEST(RmtEval, ShippedCheckpointGivesItsRecordedAccuracy) {
+  const std::string model = std::string(MNEMO_SOURCE_DIR) + "/models/rmt-memorize-minilm";
+  if (!file_exists(kMiniLM + "/model.safetensors")) GTEST_SKIP() << kMiniLM << " missing (scripts/setup fetches it)";
+  ASSERT_TRUE(file_exists(model + "/expected.json")) << model;
+  Progress::set_quiet(true);
+  Json want = Json::parse(read_file(model + "/expected.json"));
+  auto m = load_rmt(model);
+  auto tok = load_tokenizer(model);
+  RmtEvalResult r = eval_rmt_file(*m, *tok, std::string(MNEMO_SOURCE_DIR) + "/" + want["data"].as_string(),
+                                  want["batch"].as_int());
+  EXPECT_EQ(r.count, want["count"].as_int());
+  EXPECT_EQ(r.correct, want["correct"].as_int());
+}
