@@ -14,8 +14,10 @@ using namespace mnemo;
 
 namespace {
 
+// One directory per test: ctest runs tests in parallel, and one test's stale temporaries must not show in another's.
 std::string temp_dir() {
-  std::string d = testing::TempDir() + "/mnemo_checkpoint_test";
+  std::string d = testing::TempDir() + "/mnemo_checkpoint_test_" +
+                  testing::UnitTest::GetInstance()->current_test_info()->name();
   make_directories(d);
   return d;
 }
