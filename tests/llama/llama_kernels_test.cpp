@@ -158,3 +158,28 @@ TEST(LlamaKernels, SwigluFastMatchesReferenceAndGradient) {
     ref::swiglu_forward(yy.data(), gs.data(), xx.data(), m);
   }, us, ds, dua, "swiglu dup");
 }
+
+TEST(LlamaKernels, DecodeAttentionFastMatchesReference) {
+  // One kv head of size 64 shared by 3 query heads over 37 entries (a ragged count), of which the first 30 are
+  // visible; output dims split in two halves as decode splits them over workers.
+  const int64_t G = 3, hs = 64, n = 37, m = 30, ld = 40;
+  auto q = randn(G * hs, 10), K = randn(n * hs, 11), V = randn(n * hs, 12);
+  std::vector<float> s1(G * ld, 0.0f), s2(G * ld, 0.0f);
+  ref::attn_scores(s1.data(), ld, q.data(), K.data(), n, G, hs, 0.125f);
+  attn_scores(s2.data(), ld, q.data(), K.data(), n, G, hs, 0.125f);
+  expect_close(s2, s1, 1e-5f, "scores");  // lane-order sums of 64 products
+  for (int64_t g = 0; g < G; ++g) {
+    ref::attn_softmax(s1.data() + g * ld, m, n);
+    attn_softmax(s2.data() + g * ld, m, n);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; ++j) sum += s2[size_t(g * ld + j)];
+    EXPECT_NEAR(sum, 1.0f, 1e-5f);
+    for (int64_t j = m; j < n; ++j) EXPECT_EQ(s2[size_t(g * ld + j)], 0.0f);
+  }
+  expect_close(s2, s1, 1e-5f, "softmax");
+  std::vector<float> o1(G * hs, 0.0f), o2(G * hs, 0.0f);
+  ref::attn_mix(o1.data(), hs, s1.data(), ld, V.data(), m, G, hs, 0, hs);
+  attn_mix(o2.data(), hs, s1.data(), ld, V.data(), m, G, hs, 0, 32);
+  attn_mix(o2.data(), hs, s1.data(), ld, V.data(), m, G, hs, 32, 64);
+  expect_close(o2, o1, 1e-5f, "mix");
+}
