@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import types
 
 import numpy as np
 import pytest
@@ -24,12 +23,6 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SMOLLM2 = os.path.join(ROOT, "data", "models", "smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
-try:  # gguf 0.10's vocab module imports sentencepiece at import time, though reading files never uses it
-    import sentencepiece  # noqa: F401
-except ImportError:
-    stub = types.ModuleType("sentencepiece")
-    stub.SentencePieceProcessor = object
-    sys.modules["sentencepiece"] = stub
 gguf = pytest.importorskip("gguf")
 pytest.importorskip("safetensors")
 torch = pytest.importorskip("torch")
