@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "tensor/gemm_internal.h"
 #include "tensor/kernels.h"
+#include "tensor/profile.h"
 #include "tensor/simd.h"
 
 namespace mnemo {
@@ -89,6 +90,9 @@ void weighted_sum(float* o, const float* p, const float* v, int64_t kmax, int64_
 // Below this many query rows per unit, scores and output are direct SIMD loops: a oneDNN call per (batch, head)
 // costs more than the few dot products of decoding.
 constexpr int64_t kDirectRows = 4;
+// Query rows per block in causal attention: small enough that skipping the keys a block cannot see saves most of
+// the upper triangle (5/8 of the T x T work remains at T = 256), large enough that each product stays efficient.
+constexpr int64_t kRowBlock = 64;
 
 std::vector<float>& scratch(size_t n) {  // per-thread work buffer, grown once and reused
   thread_local std::vector<float> buf;
@@ -102,6 +106,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
                        const uint8_t* key_valid, const AttentionShape& s, float scale,
                        const AttentionObserver* observer) {
   if (reference_kernels()) return ref::attention_forward(out, probs, q, k, v, key_valid, s, scale, observer);
+  prof::Scope scope("attention_forward", s.B * s.H, s.Tq, s.Tk);
   MNEMO_CHECK(s.Hkv > 0 && s.H % s.Hkv == 0, "attention: H=", s.H, " not a multiple of Hkv=", s.Hkv);
   const int64_t group = s.H / s.Hkv;
   const int64_t qs = s.H * s.hs, ks = s.Hkv * s.hs;  // row strides of q/out and of k/v
@@ -129,20 +134,28 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
           const int64_t limit = s.causal ? std::clamp<int64_t>(s.q_offset + i + 1, 0, s.Tk) : s.Tk;
           float* p = pb + (i - i0) * s.Tk;  // (Tk)
           for (int64_t j = 0; j < limit; ++j) p[j] = scale * dot(qb + (i - i0) * qs, kb + j * ks, s.hs);
+          masked_softmax_row(p, s.Tk, limit, kv);
+          weighted_sum(ob + (i - i0) * qs, p, vb, kmax, ks, s.hs);
         }
-      } else if (kmax > 0) {
-        gemm_sequential(false, true, i1 - i0, kmax, s.hs, scale, qb, qs, kb, ks, 0.0f, pb, s.Tk);
+        continue;
       }
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t limit = s.causal ? std::clamp<int64_t>(s.q_offset + i + 1, 0, s.Tk) : s.Tk;
-        masked_softmax_row(pb + (i - i0) * s.Tk, s.Tk, limit, kv);
+      // Causal: blocks of kRowBlock query rows, each multiplying only the keys its last row can see (about half of
+      // the T x T products for a whole sequence); the rest of each probability row is written as zeros.
+      for (int64_t r0 = i0; r0 < i1; r0 += s.causal ? kRowBlock : i1 - i0) {
+        const int64_t r1 = s.causal ? std::min(i1, r0 + kRowBlock) : i1;
+        const int64_t rk = s.causal ? std::clamp<int64_t>(s.q_offset + r1, 0, s.Tk) : s.Tk;  // keys this block sees
+        float* pr = pb + (r0 - i0) * s.Tk;  // (r1 - r0, Tk)
+        float* orow = ob + (r0 - i0) * qs;  // (r1 - r0, hs), stride qs
+        if (rk > 0) gemm_sequential(false, true, r1 - r0, rk, s.hs, scale, qb + (r0 - i0) * qs, qs, kb, ks, 0.0f, pr, s.Tk);
+        for (int64_t i = r0; i < r1; ++i) {
+          const int64_t limit = s.causal ? std::clamp<int64_t>(s.q_offset + i + 1, 0, s.Tk) : s.Tk;
+          masked_softmax_row(pr + (i - r0) * s.Tk, s.Tk, limit, kv);
+        }
+        if (rk > 0)
+          gemm_sequential(false, false, r1 - r0, s.hs, rk, 1.0f, pr, s.Tk, vb, ks, 0.0f, orow, qs);
+        else
+          for (int64_t i = r0; i < r1; ++i) std::fill(orow + (i - r0) * qs, orow + (i - r0) * qs + s.hs, 0.0f);
       }
-      if (direct)
-        for (int64_t i = i0; i < i1; ++i) weighted_sum(ob + (i - i0) * qs, pb + (i - i0) * s.Tk, vb, kmax, ks, s.hs);
-      else if (kmax > 0)
-        gemm_sequential(false, false, i1 - i0, s.hs, kmax, 1.0f, pb, s.Tk, vb, ks, 0.0f, ob, qs);
-      else
-        for (int64_t i = i0; i < i1; ++i) std::fill(ob + (i - i0) * qs, ob + (i - i0) * qs + s.hs, 0.0f);
     }
   });
   if (observer && *observer) (*observer)(probs, s);
@@ -151,6 +164,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs, const float* q,
                         const float* k, const float* v, const AttentionShape& s, float scale) {
   if (reference_kernels()) return ref::attention_backward(dq, dk, dv, dout, probs, q, k, v, s, scale);
+  prof::Scope scope("attention_backward", s.B * s.H, s.Tq, s.Tk);
   const int64_t group = s.H / s.Hkv;
   const int64_t qs = s.H * s.hs, ks = s.Hkv * s.hs;
   parallel_for(s.B * s.Hkv, [&](int64_t u0, int64_t u1) {
@@ -163,22 +177,46 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         const float* qb = q + b * s.Tq * qs + h * s.hs;     // (Tq, hs), stride qs
         const float* gob = dout + b * s.Tq * qs + h * s.hs;  // (Tq, hs)
         const float* pb = probs + (b * s.H + h) * s.Tq * s.Tk;  // (Tq, Tk)
-        // dP (Tq,Tk) = dout @ V^T, then dS = P * (dP - rowsum(P * dP)) * scale, in place.
-        gemm_sequential(false, true, s.Tq, s.Tk, s.hs, 1.0f, gob, qs, vb, ks, 0.0f, ds, s.Tk);
-        for (int64_t i = 0; i < s.Tq; ++i) {
-          const float* p = pb + i * s.Tk;
-          float* d = ds + i * s.Tk;
-          Vf acc = zero();
-          int64_t j = 0;
-          for (; j + kLanes <= s.Tk; j += kLanes) acc = fmadd(load(p + j), load(d + j), acc);
-          if (j < s.Tk) acc = fmadd(loadn(p + j, s.Tk - j), loadn(d + j, s.Tk - j), acc);
-          const Vf dot = set1(reduce_add(acc)), sc = set1(scale);
-          for (j = 0; j + kLanes <= s.Tk; j += kLanes) store(d + j, load(p + j) * (load(d + j) - dot) * sc);
-          if (j < s.Tk) storen(d + j, loadn(p + j, s.Tk - j) * (loadn(d + j, s.Tk - j) - dot) * sc, s.Tk - j);
+        // Causal: per block of query rows, only the keys the block can see (the forward's blocks). dS rows are
+        // zero beyond them, so the key-block products below may start at the first row that sees their keys.
+        const int64_t rb = s.causal ? kRowBlock : s.Tq;
+        for (int64_t r0 = 0; r0 < s.Tq; r0 += rb) {
+          const int64_t r1 = std::min(s.Tq, r0 + rb);
+          const int64_t rk = s.causal ? std::clamp<int64_t>(s.q_offset + r1, 0, s.Tk) : s.Tk;
+          // dP (rows, rk) = dout @ V^T, then dS = P * (dP - rowsum(P * dP)) * scale, in place.
+          float* dsr = ds + r0 * s.Tk;  // (r1 - r0, Tk)
+          if (rk > 0) gemm_sequential(false, true, r1 - r0, rk, s.hs, 1.0f, gob + r0 * qs, qs, vb, ks, 0.0f, dsr, s.Tk);
+          for (int64_t i = r0; i < r1; ++i) {
+            const float* p = pb + i * s.Tk;
+            float* d = ds + i * s.Tk;
+            Vf acc = zero();
+            int64_t j = 0;
+            for (; j + kLanes <= rk; j += kLanes) acc = fmadd(load(p + j), load(d + j), acc);
+            if (j < rk) acc = fmadd(loadn(p + j, rk - j), loadn(d + j, rk - j), acc);
+            const Vf dot = set1(reduce_add(acc)), sc = set1(scale);
+            for (j = 0; j + kLanes <= rk; j += kLanes) store(d + j, load(p + j) * (load(d + j) - dot) * sc);
+            if (j < rk) storen(d + j, loadn(p + j, rk - j) * (loadn(d + j, rk - j) - dot) * sc, rk - j);
+            std::fill(d + rk, d + s.Tk, 0.0f);
+          }
+          // dq (rows, hs) += dS (rows, rk) @ K (rk, hs)
+          if (dq && rk > 0)
+            gemm_sequential(false, false, r1 - r0, s.hs, rk, 1.0f, dsr, s.Tk, kb, ks, 1.0f,
+                            dq + (b * s.Tq + r0) * qs + h * s.hs, qs);
         }
-        if (dq) gemm_sequential(false, false, s.Tq, s.hs, s.Tk, 1.0f, ds, s.Tk, kb, ks, 1.0f, dq + b * s.Tq * qs + h * s.hs, qs);
-        if (dk) gemm_sequential(true, false, s.Tk, s.hs, s.Tq, 1.0f, ds, s.Tk, qb, qs, 1.0f, dk + b * s.Tk * ks + hk * s.hs, ks);
-        if (dv) gemm_sequential(true, false, s.Tk, s.hs, s.Tq, 1.0f, pb, s.Tk, gob, qs, 1.0f, dv + b * s.Tk * ks + hk * s.hs, ks);
+        // dk, dv per block of keys: rows before q_offset + row < key never see it (their dS and P are 0 there).
+        const int64_t kb_len = s.causal ? kRowBlock : s.Tk;
+        for (int64_t j0 = 0; j0 < s.Tk; j0 += kb_len) {
+          const int64_t j1 = std::min(s.Tk, j0 + kb_len);
+          const int64_t i0 = s.causal ? std::clamp<int64_t>(j0 - s.q_offset, 0, s.Tq) : 0;
+          if (i0 >= s.Tq) break;
+          // dk (keys, hs) += dS[i0:, keys]^T @ Q[i0:];  dv (keys, hs) += P[i0:, keys]^T @ dout[i0:]
+          if (dk)
+            gemm_sequential(true, false, j1 - j0, s.hs, s.Tq - i0, 1.0f, ds + i0 * s.Tk + j0, s.Tk, qb + i0 * qs, qs,
+                            1.0f, dk + (b * s.Tk + j0) * ks + hk * s.hs, ks);
+          if (dv)
+            gemm_sequential(true, false, j1 - j0, s.hs, s.Tq - i0, 1.0f, pb + i0 * s.Tk + j0, s.Tk, gob + i0 * qs, qs,
+                            1.0f, dv + (b * s.Tk + j0) * ks + hk * s.hs, ks);
+        }
       }
     }
   });

@@ -16,6 +16,7 @@
 #include "base/thread_pool.h"
 #include "tensor/gemm_internal.h"
 #include "tensor/kernels.h"
+#include "tensor/profile.h"
 #include "tensor/simd.h"
 
 namespace mnemo {
@@ -60,6 +61,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (reference_kernels()) return ref::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (M <= 0 || N <= 0) return;
+  static const char* const kNames[4] = {"gemm N,N", "gemm N,T", "gemm T,N", "gemm T,T"};
+  prof::Scope scope(kNames[2 * trans_a + trans_b], M, N, K);
   // Checked here, before the split: an exception must not leave a pool worker.
   MNEMO_CHECK(lda >= std::max<int64_t>(1, trans_a ? M : K) && ldb >= std::max<int64_t>(1, trans_b ? K : N) &&
                   ldc >= N,
@@ -88,6 +91,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
                     int64_t OC) {
   if (reference_kernels()) return ref::linear_forward(out, inp, weight, bias, N, C, OC);
+  prof::Scope scope("linear_forward", N, C, OC);
   if (N == 1) return matvec(out, weight, inp, bias, OC, C);  // decoding one token: bandwidth-bound
   float beta = 0.0f;
   if (bias) {  // out (N,OC) starts as the bias in every row, then accumulates the product
@@ -100,6 +104,7 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t N, int64_t C, int64_t OC) {
   if (reference_kernels()) return ref::linear_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+  prof::Scope scope("linear_backward", N, C, OC);
   if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);        // (N,OC) @ (OC,C)
   if (dweight) gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);      // (OC,N) @ (N,C)
   if (dbias) {

@@ -13,6 +13,7 @@
 #include "tensor/simd.h"
 
 #include "tensor/kernels.h"
+#include "tensor/profile.h"
 
 namespace mnemo {
 
@@ -89,6 +90,7 @@ constexpr float kInvSqrt2Pi = 0.3989422804014327f;
 
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C) {
   if (reference_kernels()) return ref::embedding_forward(out, ids, table, N, C);
+  prof::Scope scope("embedding_forward");
   parallel_for(
       N,
       [&](int64_t n0, int64_t n1) {
@@ -100,6 +102,7 @@ void embedding_forward(float* out, const int32_t* ids, const float* table, int64
 
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C) {
   if (reference_kernels()) return ref::embedding_backward(dtable, dout, ids, N, C);
+  prof::Scope scope("embedding_backward");
   // Repeated ids add in row order within each worker's column block: deterministic, no write conflicts.
   for_column_blocks(C, N, [&](int64_t c0, int64_t c1) {
     for (int64_t n = 0; n < N; ++n) {
@@ -116,6 +119,7 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t N, int64_t C, float eps) {
   if (reference_kernels()) return ref::layernorm_forward(out, mean, rstd, inp, weight, bias, N, C, eps);
+  prof::Scope scope("layernorm_forward");
   parallel_for(
       N,
       [&](int64_t n0, int64_t n1) {
@@ -145,6 +149,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
   if (reference_kernels())
     return ref::layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+  prof::Scope scope("layernorm_backward");
   // One pass over the rows: each worker takes a contiguous block of rows, writes their dinp and sums its own
   // partial dweight, dbias; the partials are then added in worker order (deterministic for a thread count).
   const int nth = N * C < 2 * 16384 ? 1 : num_threads();
@@ -195,6 +200,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 
 void gelu_forward(float* out, const float* inp, int64_t n, Gelu kind) {
   if (reference_kernels()) return ref::gelu_forward(out, inp, n, kind);
+  prof::Scope scope("gelu_forward");
   parallel_for(
       n,
       [&](int64_t i0, int64_t i1) {
@@ -212,6 +218,7 @@ void gelu_forward(float* out, const float* inp, int64_t n, Gelu kind) {
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, Gelu kind) {
   if (reference_kernels()) return ref::gelu_backward(dinp, inp, dout, n, kind);
+  prof::Scope scope("gelu_backward");
   parallel_for(
       n,
       [&](int64_t i0, int64_t i1) {
@@ -234,6 +241,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
 
 void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
   if (reference_kernels()) return ref::softmax_forward(out, inp, N, C);
+  prof::Scope scope("softmax_forward");
   parallel_for(
       N,
       [&](int64_t n0, int64_t n1) {
@@ -257,6 +265,7 @@ void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
 
 void softmax_backward(float* dinp, const float* out, const float* dout, int64_t N, int64_t C) {
   if (reference_kernels()) return ref::softmax_backward(dinp, out, dout, N, C);
+  prof::Scope scope("softmax_backward");
   parallel_for(
       N,
       [&](int64_t n0, int64_t n1) {
@@ -283,6 +292,7 @@ static void check_targets(const int32_t* targets, int64_t N, int64_t V) {
 
 void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int64_t N, int64_t V) {
   if (reference_kernels()) return ref::crossentropy_forward(losses, logits, targets, N, V);
+  prof::Scope scope("crossentropy_forward");
   check_targets(targets, N, V);
   parallel_for(
       N,
@@ -303,6 +313,7 @@ void crossentropy_forward(float* losses, const float* logits, const int32_t* tar
 void crossentropy_backward(float* dlogits, const float* logits, const int32_t* targets, const float* dlosses,
                            int64_t N, int64_t V) {
   if (reference_kernels()) return ref::crossentropy_backward(dlogits, logits, targets, dlosses, N, V);
+  prof::Scope scope("crossentropy_backward");
   check_targets(targets, N, V);
   parallel_for(
       N,
@@ -324,6 +335,7 @@ void crossentropy_backward(float* dlogits, const float* logits, const int32_t* t
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWConfig& cfg,
                   int64_t step) {
   if (reference_kernels()) return ref::adamw_update(param, grad, m, v, n, cfg, step);
+  prof::Scope scope("adamw_update");
   MNEMO_CHECK(step >= 1, "adamw: step is 1-based, got ", step);
   const float c1 = 1.0f - std::pow(cfg.beta1, float(step));  // bias corrections, as the reference
   const float c2 = 1.0f - std::pow(cfg.beta2, float(step));

@@ -36,6 +36,8 @@ const Case kCases[] = {
     {"decode one token", {2, 1, 37, 6, 3, 16, 36, true}, true},
     {"decode chunk", {1, 4, 40, 2, 1, 32, 36, true}, false},
     {"long causal", {1, 300, 300, 2, 2, 64, 0, true}, false},
+    // several 64-row causal blocks that do not line up with the key blocks (q_offset 50), GQA, padding
+    {"long chunk with offset", {2, 150, 200, 4, 2, 16, 50, true}, true},
 };
 
 std::vector<uint8_t> padding_mask(const AttentionShape& s) {
