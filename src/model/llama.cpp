@@ -1,11 +1,8 @@
 #include "model/llama.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <exception>
-#include <thread>
 
 #include "autograd/ops.h"
 #include "base/error.h"
@@ -176,7 +173,6 @@ LlamaRunner::LlamaRunner(const LlamaConfig& cfg, LlamaWeights weights, int64_t m
   rope_inv_freq(inv_freq_.data(), hd, cfg_.rope_theta, cfg_.rope_linear_factor);
   x_.resize(size_t(B * C));
   h_.resize(size_t(B * std::max(C, H * hd)));
-  h2_.resize(size_t(C));
   att_.resize(size_t(B * H * hd));
   q_.resize(size_t(B * H * hd));
   k_.resize(size_t(B * Hkv * hd));
@@ -277,29 +273,7 @@ void LlamaRunner::attention(float* out, const float* q, int64_t n, int64_t pos, 
 
 namespace {
 
-// Workers of one parallel region meet here between steps. Spins (the wait is a few microseconds when every
-// worker has a core), yielding the core after a while so an oversubscribed machine still makes progress.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(int n) : n_(n) {}
-  void wait() {
-    if (n_ == 1) return;
-    const int g = gen_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-      count_.store(0, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; gen_.load(std::memory_order_acquire) == g; ++spins)
-      if (spins > 2000) std::this_thread::yield();
-  }
-
- private:
-  const int n_;
-  std::atomic<int> count_{0}, gen_{0};
-};
-
-// Rows [begin, end) of `rows` that worker ith of nth computes.
+// Rows [split(rows, ith, nth), split(rows, ith + 1, nth)) of a matrix are worker ith's.
 inline int64_t split(int64_t rows, int ith, int nth) { return rows * ith / nth; }
 
 // y[r0, r1) = W[r0, r1) x, on the calling worker.
@@ -311,103 +285,12 @@ void matvec_rows(float* y, const WeightRef& W, const float* x, int64_t r0, int64
 
 }  // namespace
 
-void LlamaRunner::decode_one(int32_t id, int64_t pos, KvCache& cache, float* logits, const LayerObserver* observer) {
-  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
-  const int64_t I = cfg_.intermediate_size, G = H / Hkv;
-  const float eps = cfg_.rms_norm_eps, scale = 1.0f / std::sqrt(float(hd));
-  float *x = x_.data(), *h = h_.data(), *h2 = h2_.data(), *att = att_.data(), *q = q_.data(), *k = k_.data();
-  float *v = v_.data(), *gate = gate_.data(), *up = up_.data(), *s = scores_.data();
-  dequantize_row(w_.embed.type, static_cast<const char*>(w_.embed.data) + id * row_bytes(w_.embed.type, C), x, C);
-  pos_[0] = pos;
-  rope_tables(cos_.data(), sin_.data(), pos_.data(), inv_freq_.data(), 1, hd / 2);  // (1, hd/2) each
-  const int nth_all = num_threads();
-  SpinBarrier bar(nth_all);
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  int64_t N = 0, m = 0;  // entries held / visible in the current layer (set by worker 0)
-  AttentionShape shape;
-  shape.B = 1, shape.Tq = 1, shape.H = H, shape.Hkv = Hkv, shape.hs = hd, shape.q_offset = pos, shape.causal = true;
-
+void LlamaRunner::matvecs(std::initializer_list<std::pair<const WeightRef*, float*>> mats, const float* x) {
+  // One pool wake for several matrices that read the same input (q, k, v; gate, up); each worker takes the same
+  // share of rows of every matrix, so each output row is computed by one worker in a fixed order.
   parallel_run([&](int ith, int nth) {
-    // A step only worker 0 runs; false when it (or an earlier one) failed, and every worker then leaves.
-    auto serial = [&](auto&& fn) {
-      if (ith == 0 && !failed.load()) {
-        try {
-          fn();
-        } catch (...) {
-          error = std::current_exception();
-          failed.store(true);
-        }
-      }
-      bar.wait();
-      return !failed.load();
-    };
-    for (int l = 0; l < n_layer(); ++l) {
-      const LlamaWeights::Layer& L = w_.layers[size_t(l)];
-      if (!serial([&] { rmsnorm_forward(h, nullptr, x, L.attn_norm, 1, C, eps); })) return;
-      for (const auto& [W, y] : {std::pair{&L.q, q}, std::pair{&L.k, k}, std::pair{&L.v, v}})
-        matvec_rows(y, *W, h, split(W->rows, ith, nth), split(W->rows, ith + 1, nth));
-      bar.wait();
-      if (!serial([&] {
-            rope_forward(q, q, cos_.data(), sin_.data(), 1, H, hd);
-            rope_forward(k, k, cos_.data(), sin_.data(), 1, Hkv, hd);
-            cache.append(l, pos, k, v);
-            N = cache.size(l);
-            if (N > max_ctx_)
-              throw Error(cat("Llama: the KV cache holds ", N, " entries, more than the ", max_ctx_,
-                              " this runner was sized for"));
-            const int64_t* P = cache.positions(l);
-            m = int64_t(std::upper_bound(P, P + N, pos) - P);
-          }))
-        return;
-      // Attention: scores split over entries (in 16s), softmax over heads, the weighted sum over output dims.
-      const bool par = H * N >= kParallelScores;
-      const int pth = par ? ith : 0, pn = par ? nth : 1;
-      if (par || ith == 0) {
-        int64_t per = ((N + pn - 1) / pn + 15) / 16 * 16, j0 = std::min(N, pth * per), j1 = std::min(N, (pth + 1) * per);
-        for (int64_t g = 0; g < Hkv && j1 > j0; ++g)
-          attn_scores(s + g * G * N + j0, N, q + g * G * hd, cache.keys(l, g) + j0 * hd, j1 - j0, G, hd, scale);
-      }
-      if (par) bar.wait();
-      if (par || ith == 0)
-        for (int64_t r = split(H, pth, pn); r < split(H, pth + 1, pn); ++r) attn_softmax(s + r * N, m, N);
-      if (par) bar.wait();
-      if (par || ith == 0) {
-        const int64_t vecs = hd / 16;
-        int64_t d0 = hd % 16 ? (pth == 0 ? 0 : hd) : split(vecs, pth, pn) * 16;
-        int64_t d1 = hd % 16 ? hd : split(vecs, pth + 1, pn) * 16;
-        for (int64_t g = 0; g < Hkv && d1 > d0; ++g)
-          attn_mix(att + g * G * hd, hd, s + g * G * N, N, cache.values(l, g), m, G, hd, d0, d1);
-      }
-      if (!serial([&] {
-            cache.observe(l, s, H);
-            if (observer) {
-              shape.Tk = N;
-              (*observer)(l, s, shape);
-            }
-          }))
-        return;
-      matvec_rows(h2, L.o, att, split(C, ith, nth), split(C, ith + 1, nth));
-      bar.wait();  // every row of h2 before worker 0 adds it
-      if (!serial([&] {
-            for (int64_t i = 0; i < C; ++i) x[i] += h2[i];
-            rmsnorm_forward(h, nullptr, x, L.ffn_norm, 1, C, eps);
-          }))
-        return;
-      const int64_t i0 = split(I, ith, nth), i1 = split(I, ith + 1, nth);
-      matvec_rows(gate, L.gate, h, i0, i1);
-      matvec_rows(up, L.up, h, i0, i1);
-      swiglu_forward(gate + i0, gate + i0, up + i0, i1 - i0);
-      bar.wait();
-      matvec_rows(h2, L.down, gate, split(C, ith, nth), split(C, ith + 1, nth));
-      bar.wait();
-      if (!serial([&] { for (int64_t i = 0; i < C; ++i) x[i] += h2[i]; })) return;
-    }
-    if (!serial([&] { rmsnorm_forward(x, nullptr, x, w_.norm, 1, C, eps); })) return;
-    const int64_t V = w_.lm_head.rows;
-    matvec_rows(logits, w_.lm_head, x, split(V, ith, nth), split(V, ith + 1, nth));
+    for (const auto& [W, y] : mats) matvec_rows(y, *W, x, split(W->rows, ith, nth), split(W->rows, ith + 1, nth));
   });
-  if (error) std::rethrow_exception(error);
 }
 
 void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
@@ -418,7 +301,6 @@ void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& c
   if (pos < 0) throw Error(cat("Llama: negative position ", pos));
   for (int64_t i = 0; i < n; ++i)
     if (ids[i] < 0 || ids[i] >= V) throw Error(cat("Llama: token id ", ids[i], " outside the vocabulary of ", V));
-  if (n == 1) return decode_one(ids[0], pos, cache, logits, observer);
   const int64_t erb = row_bytes(w_.embed.type, C);
   float *x = x_.data(), *h = h_.data(), *att = att_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data();
   for (int64_t i = 0; i < n; ++i) {
@@ -431,9 +313,13 @@ void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& c
   for (int l = 0; l < n_layer(); ++l) {
     const LlamaWeights::Layer& L = w_.layers[size_t(l)];
     rmsnorm_forward(h, nullptr, x, L.attn_norm, n, C, eps);  // (n, C)
-    linear(q, h, L.q, n);                                     // (n, H*hd)
-    linear(k, h, L.k, n);                                     // (n, Hkv*hd)
-    linear(v, h, L.v, n);                                     // (n, Hkv*hd)
+    if (n == 1) {
+      matvecs({{&L.q, q}, {&L.k, k}, {&L.v, v}}, h);
+    } else {
+      linear(q, h, L.q, n);  // (n, H*hd)
+      linear(k, h, L.k, n);  // (n, Hkv*hd)
+      linear(v, h, L.v, n);  // (n, Hkv*hd)
+    }
     rope_forward(q, q, cos_.data(), sin_.data(), n, H, hd);
     rope_forward(k, k, cos_.data(), sin_.data(), n, Hkv, hd);
     for (int64_t i = 0; i < n; ++i) cache.append(l, pos + i, k + i * Hkv * hd, v + i * Hkv * hd);
@@ -441,8 +327,12 @@ void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& c
     linear(h, att, L.o, n);                         // (n, C)
     for (int64_t i = 0; i < n * C; ++i) x[i] += h[i];
     rmsnorm_forward(h, nullptr, x, L.ffn_norm, n, C, eps);
-    linear(gate_.data(), h, L.gate, n);  // (n, I)
-    linear(up_.data(), h, L.up, n);      // (n, I)
+    if (n == 1) {
+      matvecs({{&L.gate, gate_.data()}, {&L.up, up_.data()}}, h);
+    } else {
+      linear(gate_.data(), h, L.gate, n);  // (n, I)
+      linear(up_.data(), h, L.up, n);      // (n, I)
+    }
     swiglu_forward(gate_.data(), gate_.data(), up_.data(), n * I);
     linear(h, gate_.data(), L.down, n);  // (n, C)
     for (int64_t i = 0; i < n * C; ++i) x[i] += h[i];

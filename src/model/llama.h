@@ -11,6 +11,7 @@
 //     matrix; a run of tokens (prefill) dequantizes each weight block of rows once into scratch and multiplies
 //     with GEMM. Keys are cached after rotation. All scratch is sized at construction.
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,10 +84,8 @@ class LlamaRunner : public Decoder {
                const LayerObserver* observer = nullptr) override;
 
  private:
-  // One token through the whole model inside a single parallel region (the pool is woken once per token, not
-  // once per matrix): matrices are split by rows over the workers, serial steps run on worker 0, and the workers
-  // meet at a spin barrier between steps.
-  void decode_one(int32_t id, int64_t pos, KvCache& cache, float* logits, const LayerObserver* observer);
+  // Several matrix-vector products over the same input x in one parallel region (decode).
+  void matvecs(std::initializer_list<std::pair<const WeightRef*, float*>> mats, const float* x);
   // out (n, W.rows) = x (n, W.cols) @ W^T.
   void linear(float* out, const float* x, const WeightRef& W, int64_t n);
   void attention(float* out, const float* q, int64_t n, int64_t pos, KvCache& cache, int layer,
@@ -99,7 +98,7 @@ class LlamaRunner : public Decoder {
   // Scratch, sized once (B = max_batch): x, h, att (B, C); q (B, H*hd); k, v (B, Hkv*hd); gate, up (B, I);
   // cos, sin (B, hd/2); scores (H, B, max_ctx) for the observer or (B, max_ctx) per head; wbuf: a dequantized
   // block of weight rows (kWeightChunk floats).
-  std::vector<float> x_, h_, h2_, att_, q_, k_, v_, gate_, up_, cos_, sin_, scores_, wbuf_;
+  std::vector<float> x_, h_, att_, q_, k_, v_, gate_, up_, cos_, sin_, scores_, wbuf_;
   std::vector<int64_t> pos_;  // (B)
 };
 
