@@ -2,6 +2,8 @@
 // Greedy by default; --temperature T > 0 samples from softmax(logits / T), restricted to the --top-k most likely
 // tokens when given, with --seed. The prompt is run as one batch (prefill), then one token per step over the KV
 // cache; the cache is sized once for prompt + --max-tokens, so the decode loop allocates nothing.
+// --memory POLICY --budget K [--reposition] (memory/memory_spec.h): a bounded KV cache; the prompt is reduced to the
+// budget after each prefill batch (every query row shown to the policy), then every decode step evicts.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +17,8 @@
 #include "cli.h"
 #include "io/llama_loader.h"
 #include "lm_common.h"
+#include "memory/bounded_kv_cache.h"
+#include "memory/make_cache.h"
 
 namespace {
 
@@ -51,6 +55,9 @@ int run(cli::Args& args) {
   const int64_t top_k = args.get_int("--top-k", 0);
   const uint64_t seed = uint64_t(args.get_int("--seed", 0));
   const bool ignore_eos = args.flag("--ignore-eos");
+  const std::string memory = args.get_or("--memory", "full");
+  const std::string budget = args.get_or("--budget", "");
+  const bool reposition = args.flag("--reposition");
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> ids = lm::read_input_ids(args, model, true, &tok);
   args.finish();
@@ -61,12 +68,17 @@ int run(cli::Args& args) {
   const int64_t P = int64_t(ids.size()), total = P + max_tokens;
   auto dec = load_decoder(model, std::min<int64_t>(P, 512), total);
   const int64_t V = dec->vocab_size();
-  if (total > dec->context_length())
+  const MemorySpec spec = parse_memory(memory, budget, dec->n_layer());
+  if (total > dec->context_length() && !reposition)
     throw Error(cat("prompt (", P, ") + --max-tokens (", max_tokens, ") exceeds the model's context of ",
                     dec->context_length()));
   for (int32_t id : ids)
     if (id >= V) throw Error(cat("token id ", id, " outside the vocabulary of ", V));
-  auto cache = dec->make_full_cache(total);
+  CacheOptions copt;
+  copt.max_tokens = total, copt.max_new = dec->max_batch(), copt.reposition = reposition;
+  auto cache = make_cache(spec, *dec, copt);
+  auto* bounded = dynamic_cast<BoundedKvCache*>(cache.get());
+  const LayerObserver rows = bounded ? bounded->rows_observer() : LayerObserver();
   std::vector<float> logits(static_cast<size_t>(V));
   std::vector<int32_t> idx(static_cast<size_t>(V));
   Rng rng(seed);
@@ -75,7 +87,10 @@ int run(cli::Args& args) {
   Timer tp;
   for (int64_t b0 = 0; b0 < P; b0 += dec->max_batch()) {
     const int64_t m = std::min(dec->max_batch(), P - b0);
-    dec->forward(ids.data() + b0, m, b0, *cache, logits.data(), false);
+    if (bounded) bounded->use_rows_observer(true);
+    dec->forward(ids.data() + b0, m, cache_position(*cache, b0), *cache, logits.data(), false,
+                 bounded ? &rows : nullptr);
+    if (bounded) bounded->use_rows_observer(false);
   }
   const double prefill_s = tp.seconds();
   std::vector<int32_t> out;
@@ -88,7 +103,7 @@ int run(cli::Args& args) {
       std::fflush(stdout);
     }
     if (next == eos || i + 1 == max_tokens) break;
-    dec->forward(&next, 1, P + i, *cache, logits.data(), false);
+    dec->forward(&next, 1, cache_position(*cache, P + i), *cache, logits.data(), false);
   }
   const double decode_s = td.seconds();
   // Decode steps run = generated tokens - 1 (the first comes from the prefill's logits).
