@@ -97,6 +97,11 @@ std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, con
   model->backbone().init_random(seed);
   load_base(*model, bert_dir);
   model->init_memory(seed + 1);
+  // Starting from a trained RMT directory (a full one: it is also a BERT directory): keep its memory too.
+  SafetensorsFile file(join_path(bert_dir, "model.safetensors"));
+  Parameter& mem = model->memory_params()[0];
+  if (file.contains(mem.name) && file.entry(mem.name).shape == mem.value.shape())
+    mem.value.copy_from(file.tensor(mem.name, mem.value.shape()));
   return model;
 }
 
