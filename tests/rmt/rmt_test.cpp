@@ -308,3 +308,15 @@ TEST(RmtDir, BadDirectories) {
   big.segment_tokens = 40;
   EXPECT_THROW(RmtEncoder(tiny_bert(), big), Error);
 }
+
+TEST(RmtDir, InitFromAFinishedRmtKeepsEverything) {
+  // `mnemo train rmt --init RUN/final`: a full RMT directory is also a BERT directory; its classifier and memory
+  // are kept, so the new run starts from the trained model's function.
+  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_test_dirs";
+  auto m = tiny_model(61);
+  save_rmt(root + "/init", *m);
+  auto n = rmt_from_pretrained(root + "/init", tiny_rmt(), 99);
+  EXPECT_EQ(n->memory_params()[0].value.to_vector(), m->memory_params()[0].value.to_vector());
+  RmtBatch b = tiny_batch(2, 3, 62);
+  EXPECT_EQ(loss_of(*m, b), loss_of(*n, b));
+}
