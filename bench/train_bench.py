@@ -114,6 +114,9 @@ def main():
     ap.add_argument("--peak-gflops", type=float, default=0)
     ap.add_argument("--torch-blas", default="auto",
                     help="directory with OpenBLAS's libblas.so.3 for PyTorch; 'system' = as installed")
+    ap.add_argument("--torch-repeats", type=int, default=None,
+                    help="PyTorch runs per size (default --repeats; 0 = mnemo only, for MFU). PyTorch 1.13 here is "
+                         "an order of magnitude slower, so one run pins the ratio well enough")
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma-separated subset of " + ",".join(SIZES))
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
     ap.add_argument("--ids-file", help=argparse.SUPPRESS)
@@ -144,19 +147,22 @@ def main():
         for name in a.sizes.split(","):
             cfg = SIZES[name]
             m, t = [], []
-            for _ in range(a.repeats):  # interleaved, so drifting machine load hits both alike
+            n_torch = a.repeats if a.torch_repeats is None else a.torch_repeats
+            for r in range(a.repeats):  # interleaved, so drifting machine load hits both alike
                 m.append(mnemo_tokens_per_s(a.mnemo, cfg, a.vocab, a.batch, a.seq, a.steps, a.warmup, a.threads,
                                             ids_file, os.path.join(tmp, "out")))
-                torch_info = torch_in_child(a, name, ids_file, blas_dir)
-                t.append(torch_info["tok_s"])
-            mm, tm = float(np.median(m)), float(np.median(t))
+                if r < n_torch:
+                    torch_info = torch_in_child(a, name, ids_file, blas_dir)
+                    t.append(torch_info["tok_s"])
+            mm, tm = float(np.median(m)), float(np.median(t)) if t else float("nan")
             fpt = train_flops_per_token(cfg, a.vocab, a.seq)
             row = dict(model=name, batch=a.batch, seq=a.seq, vocab=a.vocab, threads=a.threads,
                        mnemo_tok_s=round(mm, 1), torch_tok_s=round(tm, 1), ratio=round(mm / tm, 2),
                        mnemo_runs=[round(x, 1) for x in m], torch_runs=[round(x, 1) for x in t])
             if a.peak_gflops:
                 row["mnemo_mfu"] = round(mm * fpt / (a.peak_gflops * 1e9), 3)
-                row["torch_mfu"] = round(tm * fpt / (a.peak_gflops * 1e9), 3)
+                if t:
+                    row["torch_mfu"] = round(tm * fpt / (a.peak_gflops * 1e9), 3)
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(json.dumps({"torch": torch_info.get("torch"), "torch_blas": torch_info.get("blas"), "threads": a.threads,

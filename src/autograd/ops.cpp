@@ -1,9 +1,11 @@
 #include "autograd/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "base/error.h"
+#include "base/thread_pool.h"
 
 namespace mnemo::ag {
 namespace {
@@ -11,6 +13,10 @@ namespace {
 int64_t rows_of(const Var& x) { return x.value.rank() ? x.value.numel() / x.value.dim(-1) : 1; }
 int64_t cols_of(const Var& x) { return x.value.rank() ? x.value.dim(-1) : 1; }
 float* grad_or_null(const Var& v) { return v.needs_grad() ? const_cast<float*>(v.grad.data()) : nullptr; }
+
+// Element-wise passes (residual adds, column slices) are memory-bound: split them over the pool once a worker gets
+// this many floats. Each element is written by one worker with no reduction, so results do not depend on threads.
+constexpr int64_t kElemGrain = 1 << 15;
 
 }  // namespace
 
@@ -96,18 +102,24 @@ Var add(Tape& t, const Var& a, const Var& b) {
   MNEMO_CHECK(a.shape() == b.shape(), "add: ", shape_str(a.shape()), " + ", shape_str(b.shape()));
   Var out = t.output(a.shape(), a.needs_grad() || b.needs_grad());
   const int64_t n = a.value.numel();
-  for (int64_t i = 0; i < n; ++i) out.data()[i] = a.data()[i] + b.data()[i];
+  {
+    float* o = out.data();
+    const float *pa = a.data(), *pb = b.data();
+    parallel_for(n, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) o[i] = pa[i] + pb[i];
+    }, kElemGrain);
+  }
   if (out.needs_grad()) {
     t.record([out, a, b, n]() {
       const float* g = out.grad.data();
-      if (a.needs_grad()) {
-        float* da = const_cast<float*>(a.grad.data());
-        for (int64_t i = 0; i < n; ++i) da[i] += g[i];
-      }
-      if (b.needs_grad()) {
-        float* db = const_cast<float*>(b.grad.data());
-        for (int64_t i = 0; i < n; ++i) db[i] += g[i];
-      }
+      float* da = a.needs_grad() ? const_cast<float*>(a.grad.data()) : nullptr;
+      float* db = b.needs_grad() ? const_cast<float*>(b.grad.data()) : nullptr;
+      parallel_for(n, [&](int64_t i0, int64_t i1) {
+        if (da)
+          for (int64_t i = i0; i < i1; ++i) da[i] += g[i];
+        if (db)
+          for (int64_t i = i0; i < i1; ++i) db[i] += g[i];
+      }, kElemGrain);
     });
   }
   return out;
@@ -119,12 +131,22 @@ Var slice_cols(Tape& t, const Var& x, int64_t begin, int64_t end) {
   Shape os = x.shape();
   os.back() = W;
   Var out = t.output(os, x.needs_grad());  // (N,W)
-  for (int64_t r = 0; r < N; ++r) std::memcpy(out.data() + r * W, x.data() + r * C + begin, size_t(W) * sizeof(float));
+  const int64_t row_grain = std::max<int64_t>(1, kElemGrain / std::max<int64_t>(W, 1));
+  {
+    float* o = out.data();
+    const float* px = x.data();
+    parallel_for(N, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::memcpy(o + r * W, px + r * C + begin, size_t(W) * sizeof(float));
+    }, row_grain);
+  }
   if (out.needs_grad()) {
-    t.record([out, x, begin, N, C, W]() {
+    t.record([out, x, begin, N, C, W, row_grain]() {
       float* dx = const_cast<float*>(x.grad.data());
-      for (int64_t r = 0; r < N; ++r)
-        for (int64_t c = 0; c < W; ++c) dx[r * C + begin + c] += out.grad.data()[r * W + c];
+      const float* g = out.grad.data();
+      parallel_for(N, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = 0; c < W; ++c) dx[r * C + begin + c] += g[r * W + c];
+      }, row_grain);
     });
   }
   return out;
