@@ -64,11 +64,11 @@ def run_llamacpp(llm, ids):
     t = time.perf_counter()
     llm.eval(ids)
     prefill = len(ids) / (time.perf_counter() - t)
-    tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    tok = int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))))
     t = time.perf_counter()
     for _ in range(STEPS):
         llm.eval([tok])
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        tok = int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))))
     return prefill, STEPS / (time.perf_counter() - t)
 
 
