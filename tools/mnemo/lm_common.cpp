@@ -4,8 +4,8 @@
 
 #include "base/error.h"
 #include "base/file.h"
-#include "base/json.h"
 #include "io/gguf_tokenizer.h"
+#include "token_data.h"
 
 namespace mnemo::lm {
 
@@ -21,18 +21,7 @@ std::vector<int32_t> read_input_ids(cli::Args& args, const std::string& model, b
   if (given != 1)
     throw Error(cat(prompt_flag ? "give exactly one of --ids FILE, --text FILE, --prompt TEXT"
                                 : "give exactly one of --ids FILE, --text FILE"));
-  std::vector<int32_t> ids;
-  if (ids_file) {
-    Json j = Json::parse(read_file(*ids_file), *ids_file);
-    if (!j.is_array()) throw Error(cat(*ids_file, ": expected a JSON array of token ids"));
-    for (const Json& v : j.as_array()) {
-      if (!v.is_number()) throw Error(cat(*ids_file, ": expected a JSON array of token ids"));
-      int64_t x = v.as_int(cat(*ids_file, ": token id"));
-      if (x < 0 || x > INT32_MAX) throw Error(cat(*ids_file, ": token id ", x, " out of range"));
-      ids.push_back(int32_t(x));
-    }
-    return ids;
-  }
+  if (ids_file) return cli::read_ids_json(*ids_file);
   *tokenizer = tokenizer_for(model);
   return (*tokenizer)->encode(text_file ? read_file(*text_file) : *prompt);
 }
