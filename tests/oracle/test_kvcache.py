@@ -16,8 +16,6 @@ Also checked: a budget >= the sequence gives exactly the full cache's NLL.
 import json
 import os
 import subprocess
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -26,15 +24,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SMOLLM2_DIR = os.path.join(ROOT, "data", "models", "smollm2-135m")
 SMOLLM2 = os.path.join(SMOLLM2_DIR, "SmolLM2-135M-Instruct.Q4_1.gguf")
 
-try:  # gguf's package imports sentencepiece at import time, though reading files never uses it
-    import sentencepiece  # noqa: F401
-except ImportError:
-    import importlib.machinery
-
-    stub = types.ModuleType("sentencepiece")
-    stub.SentencePieceProcessor = object
-    stub.__spec__ = importlib.machinery.ModuleSpec("sentencepiece", None)
-    sys.modules["sentencepiece"] = stub
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("gguf")

@@ -15,8 +15,6 @@
 import json
 import os
 import subprocess
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -25,15 +23,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SMOLLM2_DIR = os.path.join(ROOT, "data", "models", "smollm2-135m")
 SMOLLM2 = os.path.join(SMOLLM2_DIR, "SmolLM2-135M-Instruct.Q4_1.gguf")
 
-try:  # gguf 0.10's vocab module imports sentencepiece at import time, though reading files never uses it
-    import sentencepiece  # noqa: F401
-except ImportError:
-    import importlib.machinery
-
-    stub = types.ModuleType("sentencepiece")
-    stub.SentencePieceProcessor = object
-    stub.__spec__ = importlib.machinery.ModuleSpec("sentencepiece", None)
-    sys.modules["sentencepiece"] = stub
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 gguf = pytest.importorskip("gguf")
