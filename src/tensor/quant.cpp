@@ -8,15 +8,55 @@
 #include "base/thread_pool.h"
 #include "tensor/kernels.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define MNEMO_QUANT_AVX512 1
-// GCC 12 reports its own _mm512_undefined_* placeholders as uninitialised once inlined (see tensor/simd.h).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
+#include "tensor/simd.h"
+
+// Fast paths. The block kernels are written once on simd::Vf (AVX-512: 16 lanes, AVX2 + FMA: 8) and need F16C for
+// the fp16 scales; the 8-bit-x kernels use 256-bit integer ops (AVX2, or AVX-512 VNNI's vpdpbusd where present).
+#if (MNEMO_AVX512 || MNEMO_AVX2) && defined(__F16C__)
+#define MNEMO_QUANT_SIMD 1
+#if defined(__AVX2__)
+#define MNEMO_QUANT_Q8 1
+#endif
 #endif
 
 namespace mnemo {
+
+#if MNEMO_QUANT_SIMD
+namespace {
+
+// The few instructions that differ between the two vector widths; everything else is written on simd::Vf.
+using simd::kLanes;
+using simd::Vf;
+constexpr int kV = int(32 / kLanes);  // float vectors per block of 32 values
+
+inline __m128i load16(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+// One fp16 scale -> fp32 with the F16C instruction (exact, as fp16_to_fp32, but branch-free).
+inline float hf(uint16_t h) { return _cvtsh_ss(h); }
+
+#if MNEMO_AVX512
+// 16 signed bytes -> 16 / kLanes vectors of floats (exact).
+inline void widen_i8(__m128i b, Vf* q) { q[0] = {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))}; }
+// kLanes half values -> fp32 (exact).
+inline Vf load_fp16(const uint16_t* p) {
+  return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+}
+inline Vf load_bf16(const uint16_t* p) {
+  const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+}
+#else
+inline void widen_i8(__m128i b, Vf* q) {
+  q[0] = {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))};
+  q[1] = {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)))};
+}
+inline Vf load_fp16(const uint16_t* p) { return {_mm256_cvtph_ps(load16(p))}; }
+inline Vf load_bf16(const uint16_t* p) {
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load16(p)), 16))};
+}
+#endif
+
+}  // namespace
+#endif
 
 // ============================================================================================== half formats
 
@@ -40,20 +80,16 @@ uint16_t fp32_to_fp16(float f) {
 
 void fp16_to_fp32_row(float* out, const uint16_t* in, int64_t n) {
   int64_t i = 0;
-#if MNEMO_QUANT_AVX512
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+#if MNEMO_QUANT_SIMD
+  for (; i + kLanes <= n; i += kLanes) simd::store(out + i, load_fp16(in + i));
 #endif
   for (; i < n; ++i) out[i] = fp16_to_fp32(in[i]);
 }
 
 void bf16_to_fp32_row(float* out, const uint16_t* in, int64_t n) {
   int64_t i = 0;
-#if MNEMO_QUANT_AVX512
-  for (; i + 16 <= n; i += 16) {
-    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
-    _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-  }
+#if MNEMO_QUANT_SIMD
+  for (; i + kLanes <= n; i += kLanes) simd::store(out + i, load_bf16(in + i));
 #endif
   for (; i < n; ++i) out[i] = bf16_to_fp32(in[i]);
 }
@@ -327,113 +363,106 @@ void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows
 
 // ============================================================================================== fast kernels
 
-#if MNEMO_QUANT_AVX512
+#if MNEMO_QUANT_SIMD
 namespace {
 
-// One fp16 scale -> fp32 with the F16C instruction (exact, as fp16_to_fp32, but branch-free).
-inline float hf(uint16_t h) { return _cvtsh_ss(h); }
-
-// The 32 quants of a 4-bit block as two vectors of 16 fp32: values 0..15 (low nibbles), 16..31 (high nibbles).
-inline void nibbles(const uint8_t* qs, __m512i* lo, __m512i* hi) {
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m = _mm_set1_epi8(0x0f);
-  *lo = _mm512_cvtepu8_epi32(_mm_and_si128(b, m));
-  *hi = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), m));
+// A block's 32 quants as bytes: values 0..15 in lo, 16..31 in hi. 4-bit blocks: low nibbles, then high nibbles.
+inline void nibbles(const uint8_t* qs, __m128i* lo, __m128i* hi) {
+  const __m128i b = load16(qs), m = _mm_set1_epi8(0x0f);
+  *lo = _mm_and_si128(b, m);
+  *hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
+}
+// 16 bytes, byte j = 16 if bit j of `bits` (16 bits) is set, else 0.
+inline __m128i bits_to_16(uint32_t bits) {
+  const __m128i spread = _mm_shuffle_epi8(_mm_cvtsi32_si128(int(bits)), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const __m128i sel = _mm_set1_epi64x(int64_t(0x8040201008040201));  // byte j selects bit j % 8
+  return _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(spread, sel), sel), _mm_set1_epi8(16));
 }
 // Adds 16 to the quants whose fifth bit is set (bit j of qh for value j).
-inline void fifth_bits(const uint8_t* qh_bytes, __m512i* lo, __m512i* hi) {
+inline void fifth_bits(const uint8_t* qh_bytes, __m128i* lo, __m128i* hi) {
   uint32_t qh;
   std::memcpy(&qh, qh_bytes, 4);
-  const __m512i sixteen = _mm512_set1_epi32(16);
-  *lo = _mm512_mask_add_epi32(*lo, __mmask16(qh & 0xffff), *lo, sixteen);
-  *hi = _mm512_mask_add_epi32(*hi, __mmask16(qh >> 16), *hi, sixteen);
+  *lo = _mm_or_si128(*lo, bits_to_16(qh & 0xffff));
+  *hi = _mm_or_si128(*hi, bits_to_16(qh >> 16));
 }
-inline void bytes8(const int8_t* qs, __m512i* lo, __m512i* hi) {
-  *lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-  *hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)));
+// The 32 bytes (signed, offsets already taken out) as kV float vectors.
+inline void widen32(__m128i lo, __m128i hi, Vf* q) {
+  widen_i8(lo, q);
+  widen_i8(hi, q + kV / 2);
 }
 
-// Block decoders: the 32 values of block b as two integer vectors (before scaling) plus the block's d and m
-// (m = 0 for symmetric types; `offset` is subtracted from the integers first, 8 for Q4_0, 16 for Q5_0).
+// Block decoders: the 32 values of block b before scaling as kV float vectors (`offset` taken out in bytes: 8 for
+// Q4_0, 16 for Q5_0), and the block's d and m (m = 0 for symmetric types).
 struct DecQ4_0 {
   static constexpr bool kMin = false;
-  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+  static void get(const void* p, int64_t b, Vf* q, float* d, float* m) {
     const BlockQ4_0& x = blocks<BlockQ4_0>(p)[b];
-    nibbles(x.qs, lo, hi);
-    const __m512i eight = _mm512_set1_epi32(8);
-    *lo = _mm512_sub_epi32(*lo, eight);
-    *hi = _mm512_sub_epi32(*hi, eight);
+    __m128i lo, hi;
+    nibbles(x.qs, &lo, &hi);
+    const __m128i eight = _mm_set1_epi8(8);
+    widen32(_mm_sub_epi8(lo, eight), _mm_sub_epi8(hi, eight), q);
     *d = hf(x.d);
     *m = 0;
   }
 };
 struct DecQ4_1 {
   static constexpr bool kMin = true;
-  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+  static void get(const void* p, int64_t b, Vf* q, float* d, float* m) {
     const BlockQ4_1& x = blocks<BlockQ4_1>(p)[b];
-    nibbles(x.qs, lo, hi);
+    __m128i lo, hi;
+    nibbles(x.qs, &lo, &hi);
+    widen32(lo, hi, q);
     *d = hf(x.d);
     *m = hf(x.m);
   }
 };
 struct DecQ5_0 {
   static constexpr bool kMin = false;
-  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+  static void get(const void* p, int64_t b, Vf* q, float* d, float* m) {
     const BlockQ5_0& x = blocks<BlockQ5_0>(p)[b];
-    nibbles(x.qs, lo, hi);
-    fifth_bits(x.qh, lo, hi);
-    const __m512i sixteen = _mm512_set1_epi32(16);
-    *lo = _mm512_sub_epi32(*lo, sixteen);
-    *hi = _mm512_sub_epi32(*hi, sixteen);
+    __m128i lo, hi;
+    nibbles(x.qs, &lo, &hi);
+    fifth_bits(x.qh, &lo, &hi);
+    const __m128i sixteen = _mm_set1_epi8(16);
+    widen32(_mm_sub_epi8(lo, sixteen), _mm_sub_epi8(hi, sixteen), q);
     *d = hf(x.d);
     *m = 0;
   }
 };
 struct DecQ5_1 {
   static constexpr bool kMin = true;
-  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
+  static void get(const void* p, int64_t b, Vf* q, float* d, float* m) {
     const BlockQ5_1& x = blocks<BlockQ5_1>(p)[b];
-    nibbles(x.qs, lo, hi);
-    fifth_bits(x.qh, lo, hi);
+    __m128i lo, hi;
+    nibbles(x.qs, &lo, &hi);
+    fifth_bits(x.qh, &lo, &hi);
+    widen32(lo, hi, q);
     *d = hf(x.d);
     *m = hf(x.m);
   }
 };
-struct DecQ8_0 {
+template <typename Block>  // Q8_0 and Q8_1: d and 32 int8 (Q8_1's s is not needed to dequantize)
+struct DecQ8 {
   static constexpr bool kMin = false;
-  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
-    const BlockQ8_0& x = blocks<BlockQ8_0>(p)[b];
-    bytes8(x.qs, lo, hi);
+  static void get(const void* p, int64_t b, Vf* q, float* d, float* m) {
+    const Block& x = blocks<Block>(p)[b];
+    widen32(load16(x.qs), load16(x.qs + 16), q);
     *d = hf(x.d);
     *m = 0;
   }
 };
-struct DecQ8_1 {
-  static constexpr bool kMin = false;
-  static void get(const void* p, int64_t b, __m512i* lo, __m512i* hi, float* d, float* m) {
-    const BlockQ8_1& x = blocks<BlockQ8_1>(p)[b];
-    bytes8(x.qs, lo, hi);
-    *d = hf(x.d);
-    *m = 0;
-  }
-};
+using DecQ8_0 = DecQ8<BlockQ8_0>;
+using DecQ8_1 = DecQ8<BlockQ8_1>;
 
 // Dequantize: d * q (+ m), multiply and add kept separate so the result is bit-exact with the reference.
 template <typename Dec>
 void dequant_blocks(const void* in, float* y, int64_t nb) {
   for (int64_t b = 0; b < nb; ++b, y += 32) {
-    __m512i lo, hi;
+    Vf q[kV];
     float d, m;
-    Dec::get(in, b, &lo, &hi, &d, &m);
-    const __m512 dv = _mm512_set1_ps(d);
-    __m512 vlo = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(lo)), vhi = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(hi));
-    if (Dec::kMin) {
-      const __m512 mv = _mm512_set1_ps(m);
-      vlo = _mm512_add_ps(vlo, mv);
-      vhi = _mm512_add_ps(vhi, mv);
-    }
-    _mm512_storeu_ps(y, vlo);
-    _mm512_storeu_ps(y + 16, vhi);
+    Dec::get(in, b, q, &d, &m);
+    const Vf dv = simd::set1(d), mv = simd::set1(m);
+    for (int v = 0; v < kV; ++v) simd::store(y + v * kLanes, Dec::kMin ? dv * q[v] + mv : dv * q[v]);
   }
 }
 
@@ -441,67 +470,64 @@ void dequant_blocks(const void* in, float* y, int64_t nb) {
 // separate accumulators so consecutive FMAs do not wait on each other.
 template <typename Dec>
 float dot_row(const void* row, const float* x, int64_t nb) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  __m512 accm0 = _mm512_setzero_ps(), accm1 = _mm512_setzero_ps();
-  auto step = [&](int64_t b, __m512& acc, __m512& accm) {
-    __m512i lo, hi;
+  Vf acc[2] = {simd::zero(), simd::zero()}, accm[2] = {simd::zero(), simd::zero()};
+  auto step = [&](int64_t b, int k) {
+    Vf q[kV];
     float d, m;
-    Dec::get(row, b, &lo, &hi, &d, &m);
-    const __m512 xlo = _mm512_loadu_ps(x + b * 32), xhi = _mm512_loadu_ps(x + b * 32 + 16);
-    const __m512 qx = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), xhi, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), xlo));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), qx, acc);
-    if (Dec::kMin) accm = _mm512_fmadd_ps(_mm512_set1_ps(m), _mm512_add_ps(xlo, xhi), accm);
+    Dec::get(row, b, q, &d, &m);
+    const float* xb = x + b * 32;  // (32)
+    Vf sx = simd::load(xb), qx = q[0] * sx;
+    for (int v = 1; v < kV; ++v) {
+      const Vf xv = simd::load(xb + v * kLanes);
+      qx = simd::fmadd(q[v], xv, qx);
+      if (Dec::kMin) sx = sx + xv;
+    }
+    acc[k] = simd::fmadd(simd::set1(d), qx, acc[k]);
+    if (Dec::kMin) accm[k] = simd::fmadd(simd::set1(m), sx, accm[k]);
   };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    step(b, acc0, accm0);
-    step(b + 1, acc1, accm1);
+    step(b, 0);
+    step(b + 1, 1);
   }
-  if (b < nb) step(b, acc0, accm0);
-  __m512 acc = _mm512_add_ps(acc0, acc1);
-  if (Dec::kMin) acc = _mm512_add_ps(acc, _mm512_add_ps(accm0, accm1));
-  return _mm512_reduce_add_ps(acc);
+  if (b < nb) step(b, 0);
+  Vf a = acc[0] + acc[1];
+  if (Dec::kMin) a = a + (accm[0] + accm[1]);
+  return simd::reduce_add(a);
 }
 
 float dot_f32(const float* w, const float* x, int64_t n) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  Vf a0 = simd::zero(), a1 = simd::zero();
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    a0 = simd::fmadd(simd::load(w + i), simd::load(x + i), a0);
+    a1 = simd::fmadd(simd::load(w + i + kLanes), simd::load(x + i + kLanes), a1);
   }
-  for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-  if (i < n) {
-    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
-    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i), _mm512_maskz_loadu_ps(k, x + i), a0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  for (; i + kLanes <= n; i += kLanes) a0 = simd::fmadd(simd::load(w + i), simd::load(x + i), a0);
+  if (i < n) a0 = simd::fmadd(simd::loadn(w + i, n - i), simd::loadn(x + i, n - i), a0);
+  return simd::reduce_add(a0 + a1);
 }
 
-// Half rows: widen 16 at a time and FMA against x.
+// Half rows: widen kLanes at a time and FMA against x.
 template <bool kBf16>
 float dot_half(const uint16_t* w, const float* x, int64_t n) {
-  auto widen = [](__m256i h) {
-    if constexpr (kBf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    else return _mm512_cvtph_ps(h);
-  };
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  auto widen = [](const uint16_t* p) { return kBf16 ? load_bf16(p) : load_fp16(p); };
+  Vf a0 = simd::zero(), a1 = simd::zero();
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))), _mm512_loadu_ps(x + i), a0);
-    a1 = _mm512_fmadd_ps(widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16))),
-                         _mm512_loadu_ps(x + i + 16), a1);
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    a0 = simd::fmadd(widen(w + i), simd::load(x + i), a0);
+    a1 = simd::fmadd(widen(w + i + kLanes), simd::load(x + i + kLanes), a1);
   }
   float tail = 0;
   for (; i < n; ++i) tail += (kBf16 ? bf16_to_fp32(w[i]) : fp16_to_fp32(w[i])) * x[i];
-  return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
+  return simd::reduce_add(a0 + a1) + tail;
 }
 
 }  // namespace
 #endif
 
 void dequantize_row(QType t, const void* in, float* out, int64_t n) {
-#if MNEMO_QUANT_AVX512
+#if MNEMO_QUANT_SIMD
   if (!reference_kernels()) {
     MNEMO_CHECK(n % qtype_block_size(t) == 0, "row of ", n, " values is not whole blocks of ", qtype_name(uint32_t(t)));
     const int64_t nb = n / 32;
@@ -540,7 +566,7 @@ void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows
   MNEMO_CHECK(cols % qtype_block_size(t) == 0, "quant_matvec: ", cols, " columns are not whole blocks of ",
               qtype_name(uint32_t(t)));
   if (reference_kernels()) return ref::quant_matvec(t, y, W, x, rows, cols);
-#if MNEMO_QUANT_AVX512
+#if MNEMO_QUANT_SIMD
   if (t == QType::F32) return matvec(y, static_cast<const float*>(W), x, nullptr, rows, cols);
   const int64_t rb = row_bytes(t, cols), nb = cols / 32;
   const uint8_t* base = static_cast<const uint8_t*>(W);
@@ -701,15 +727,23 @@ void quantize_row(QType t, const float* in, void* out, int64_t n) {
 
 // ============================================================================================== Q8-x matvec
 
-void quantize_q8_vector(const float* x, int64_t n, Q8Vector* out) {
+namespace {
+// Sizes out for n values (n a multiple of 32); storage is reused across calls.
+void q8_resize(int64_t n, Q8Vector* out) {
   MNEMO_CHECK(n % 32 == 0, "quantize_q8_vector: ", n, " values are not whole blocks of 32");
-  const int64_t nb = n / 32;
   out->n = n;
   out->q.resize(size_t(n));
-  out->d.resize(size_t(nb));
-  out->s.resize(size_t(nb));
-  out->isum.resize(size_t(nb));
-  for (int64_t b = 0; b < nb; ++b) {
+  out->d.resize(size_t(n / 32));
+  out->s.resize(size_t(n / 32));
+  out->isum.resize(size_t(n / 32));
+}
+}  // namespace
+
+namespace ref {
+
+void quantize_q8_vector(const float* x, int64_t n, Q8Vector* out) {
+  q8_resize(n, out);
+  for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + b * 32;
     float amax = 0;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
@@ -724,6 +758,43 @@ void quantize_q8_vector(const float* x, int64_t n, Q8Vector* out) {
     out->isum[size_t(b)] = sum;
     out->s[size_t(b)] = d * float(sum);
   }
+}
+
+}  // namespace ref
+
+void quantize_q8_vector(const float* x, int64_t n, Q8Vector* out) {
+#if MNEMO_QUANT_Q8
+  if (!reference_kernels()) {
+    // The reference's arithmetic in 8 lanes (max|x|, one fp32 multiply by 1/d, round to nearest even under the
+    // default rounding mode as nearbyint): bit-identical to it.
+    q8_resize(n, out);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      const float* xb = x + b * 32;
+      __m256 v[4];
+      for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(xb + 8 * k);
+      const __m256 amax8 = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                         _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+      const float d = simd::reduce_max8(amax8) / 127;
+      const __m256 id = _mm256_set1_ps(d != 0 ? 1.0f / d : 0.0f);
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
+      // Pack 32 int32 to int8; the in-lane packs leave dwords in the order 0 2 4 6 1 3 5 7 (of 4 values each).
+      const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->q.data() + b * 32),
+                          _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+      const int32_t sum = _mm_cvtsi128_si32(_mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1)));
+      out->d[size_t(b)] = d;
+      out->isum[size_t(b)] = sum;
+      out->s[size_t(b)] = d * float(sum);
+    }
+    return;
+  }
+#endif
+  ref::quantize_q8_vector(x, n, out);
 }
 
 bool quant_matvec_q8_supported(QType t) { return t == QType::Q4_0 || t == QType::Q4_1 || t == QType::Q8_0; }
@@ -762,27 +833,39 @@ void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_
 
 }  // namespace ref
 
-#if MNEMO_QUANT_AVX512 && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if MNEMO_QUANT_Q8
 namespace {
 
-// One row dotted with the quantized x: per block, an exact integer dot by vpdpbusd (unsigned weights x signed
-// x; signed/offset weights are made unsigned and the offset is taken back out exactly in integers through the
-// accumulator's starting value), then scaled by dW * dx in fp32.
+// 8 int32 partial sums of w . x over 32 byte pairs (w unsigned, x signed), plus c in lane 0. AVX-512 VNNI does it
+// in one vpdpbusd; AVX2 multiplies and adds pairs to int16 (vpmaddubsw, which saturates: callers keep w <= 128 so
+// a pair stays within 2 * 128 * 127 < 2^15) and then pairs of those to int32 (vpmaddwd by 1). Both exact.
+inline __m256i idot(__m256i w, __m256i x, int32_t c) {
+  const __m256i c8 = _mm256_zextsi128_si256(_mm_cvtsi32_si128(c));
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(c8, w, x);
+#else
+  return _mm256_add_epi32(c8, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+#endif
+}
+
+// One row dotted with the quantized x: per block an exact integer dot, then scaled by dW * dx in fp32. The
+// weights must be unsigned bytes: Q4_0's q - 8 is taken as q and 8 * sum(x) subtracted in integers; Q8_0's signed
+// q as |q| against x with q's sign (|q| <= 128).
 template <QType T>
 float dot_row_q8(const uint8_t* row, const Q8Vector& x, int64_t nb) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   float macc0 = 0, macc1 = 0;
   const __m128i low4 = _mm_set1_epi8(0x0f);
   auto step = [&](int64_t b, __m256& acc, float& macc) {
-    __m256i w;
+    __m256i w, xi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q.data() + b * 32));
     float dw;
     int32_t corr = 0;
     if constexpr (T == QType::Q8_0) {
       const BlockQ8_0& blk = blocks<BlockQ8_0>(row)[b];
-      // w + 128 as unsigned bytes; the extra 128 * sum(x) is subtracted exactly below.
-      w = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs)), _mm256_set1_epi8(char(0x80)));
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs));
+      w = _mm256_abs_epi8(q);
+      xi = _mm256_sign_epi8(xi, q);
       dw = hf(blk.d);
-      corr = -128 * x.isum[size_t(b)];
     } else {
       const uint8_t* qs;
       if constexpr (T == QType::Q4_0) {
@@ -796,12 +879,10 @@ float dot_row_q8(const uint8_t* row, const Q8Vector& x, int64_t nb) {
         dw = hf(blk.d);
         macc += hf(blk.m) * x.s[size_t(b)];
       }
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+      const __m128i v = load16(qs);
       w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
     }
-    const __m256i xi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q.data() + b * 32));
-    const __m256i dot = _mm256_dpbusd_epi32(_mm256_zextsi128_si256(_mm_cvtsi32_si128(corr)), w, xi);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x.d[size_t(b)]), _mm256_cvtepi32_ps(dot), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * x.d[size_t(b)]), _mm256_cvtepi32_ps(idot(w, xi, corr)), acc);
   };
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
@@ -809,11 +890,7 @@ float dot_row_q8(const uint8_t* row, const Q8Vector& x, int64_t nb) {
     step(b + 1, acc1, macc1);
   }
   if (b < nb) step(b, acc0, macc0);
-  const __m256 a = _mm256_add_ps(acc0, acc1);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  return _mm_cvtss_f32(h) + (macc0 + macc1);
+  return simd::reduce_add8(_mm256_add_ps(acc0, acc1)) + (macc0 + macc1);
 }
 
 }  // namespace
@@ -822,7 +899,7 @@ float dot_row_q8(const uint8_t* row, const Q8Vector& x, int64_t nb) {
 void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_t rows) {
   MNEMO_CHECK(quant_matvec_q8_supported(t), "quant_matvec_q8: no integer kernel for ", qtype_name(uint32_t(t)));
   if (reference_kernels()) return ref::quant_matvec_q8(t, y, W, x, rows);
-#if MNEMO_QUANT_AVX512 && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if MNEMO_QUANT_Q8
   const int64_t nb = x.n / 32, rb = row_bytes(t, x.n);
   const uint8_t* base = static_cast<const uint8_t*>(W);
   auto run = [&](auto row_dot) {

@@ -208,6 +208,7 @@ void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_
 namespace ref {
 void dequantize_row(QType t, const void* in, float* out, int64_t n);
 void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows, int64_t cols);
+void quantize_q8_vector(const float* x, int64_t n, Q8Vector* out);
 void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_t rows);
 }  // namespace ref
 

@@ -1,7 +1,8 @@
 // The fast row-wise and elementwise kernels held to their reference twins on random inputs, at sizes that are not
-// multiples of the 16-lane vector (so every masked tail runs) and large enough to be split over the pool.
+// multiples of the vector (8 lanes with AVX2, 16 with AVX-512: so every masked tail runs), one that is a multiple of
+// 8 but not of 16, and sizes large enough to be split over the pool.
 //
-// Tolerances. The fast kernels differ from the reference only by summation order (16 lanes, then a tree) and by
+// Tolerances. The fast kernels differ from the reference only by summation order (8 or 16 lanes, then a tree) and by
 // their exp/erf approximations: exp is within ~2 ulp (2.4e-7 relative), tanh-GELU (a logistic of exp) and erf
 // (Abramowitz-Stegun, 1.5e-7 absolute) within ~3e-7 absolute. Row sums of C terms of size ~1 differ by
 // ~sqrt(C) * 6e-8. So outputs of size ~1 must agree to atol 2e-6 (rows up to ~1000) + rtol 1e-5; the large-vocab
@@ -39,7 +40,7 @@ void compare(const std::function<void(std::vector<float>&)>& fn, std::vector<flo
 }
 
 const int64_t kRows[] = {1, 3, 67};
-const int64_t kCols[] = {1, 7, 16, 17, 33, 255, 769};
+const int64_t kCols[] = {1, 7, 16, 17, 24, 33, 255, 769};
 
 TEST(FastVsReference, Embedding) {
   for (int64_t C : kCols) {
@@ -83,7 +84,7 @@ TEST(FastVsReference, LayerNorm) {
 
 TEST(FastVsReference, Gelu) {
   for (Gelu kind : {Gelu::Tanh, Gelu::Erf})
-    for (int64_t n : {1, 15, 17, 1000, 40001}) {
+    for (int64_t n : {1, 15, 17, 24, 1000, 40001}) {
       auto x = randn(n, 9, 2.5f), dout = randn(n, 10);
       compare([&](std::vector<float>& o) { gelu_forward(o.data(), x.data(), n, kind); }, std::vector<float>(n),
               "gelu forward");

@@ -302,3 +302,92 @@ TEST(Quant, Q8MatvecMatchesItsReferenceAndStaysWithinTheXRoundingBound) {
   }
   EXPECT_FALSE(quant_matvec_q8_supported(QType::Q6_K));
 }
+
+TEST(Quant, HalfAndF32RowsOfAnyLength) {
+  // F32, F16 and BF16 have one value per block, so rows may have any length: the vector loops' ragged ends run.
+  std::mt19937 gen(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (QType t : {QType::F32, QType::F16, QType::BF16})
+    for (int64_t cols : {1, 7, 9, 17, 24, 37, 100}) {
+      const int64_t rows = 5;
+      std::vector<uint8_t> W = random_row(t, rows * cols, gen);
+      std::vector<float> a = deq(t, W, rows * cols, true), b = deq(t, W, rows * cols, false);
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << qtype_name(uint32_t(t)) << " " << cols;
+      std::vector<float> x(static_cast<size_t>(cols)), got(static_cast<size_t>(rows)), want(static_cast<size_t>(rows));
+      for (auto& v : x) v = normal(gen);
+      quant_matvec(t, got.data(), W.data(), x.data(), rows, cols);
+      ref::quant_matvec(t, want.data(), W.data(), x.data(), rows, cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        double sum_abs = 0;  // the fp32 reordering bound, as in MatvecMatchesDequantizeThenFp32
+        for (int64_t c = 0; c < cols; ++c) sum_abs += std::fabs(double(a[size_t(r * cols + c)]) * x[size_t(c)]);
+        ASSERT_NEAR(got[size_t(r)], want[size_t(r)], double(cols) * 0x1p-24 * sum_abs + 1e-30)
+            << qtype_name(uint32_t(t)) << " cols " << cols << " row " << r;
+      }
+    }
+}
+
+TEST(Quant, Q8VectorFastIsBitExactWithTheReference) {
+  // The fast quantizer does the reference's arithmetic in lanes, so quants, scales and sums agree bit for bit:
+  // on normal values, tiny and large magnitudes, an all-zero block, and exact ties (d = 1, x = k + 0.5: to even).
+  std::mt19937 gen(21);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 32 * 6;
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x[size_t(i)] = normal(gen) * (i < 32 ? 1.0f : i < 64 ? 1e-30f : 1e4f);
+  for (int j = 96; j < 128; ++j) x[size_t(j)] = 0.0f;
+  for (int j = 128; j < 160; ++j) x[size_t(j)] = j == 128 ? 127.0f : float(j - 144) + 0.5f;
+  for (int j = 160; j < 192; ++j) x[size_t(j)] = j == 170 ? -3e5f : 1e-3f * float(j % 7);
+  Q8Vector fast, slow;
+  quantize_q8_vector(x.data(), n, &fast);
+  ref::quantize_q8_vector(x.data(), n, &slow);
+  EXPECT_EQ(fast.n, n);
+  EXPECT_EQ(fast.q, slow.q);
+  EXPECT_EQ(fast.d, slow.d);
+  EXPECT_EQ(fast.s, slow.s);
+  EXPECT_EQ(fast.isum, slow.isum);
+  EXPECT_EQ(slow.q[size_t(128 + 1)], -14);  // -14.5 ties to even
+  EXPECT_EQ(slow.q[size_t(128 + 2)], -14);  // -13.5 ties to even
+}
+
+TEST(Quant, Q8MatvecIsExactAtTheExtremeQuants) {
+  // The largest integer products each type makes: Q8_0 weights -128 and 127, 4-bit weights 0 and 15, against x
+  // quants of +-127. A kernel whose 16-bit pair sums saturated (e.g. one that made Q8_0's weights unsigned by
+  // adding 128) would be off by thousands. One block per row and dW = dx = 1, so every output is an exact integer.
+  const uint16_t one = fp32_to_fp16(1.0f);
+  std::vector<BlockQ8_0> w8(3);
+  std::vector<BlockQ4_0> w40(2);
+  std::vector<BlockQ4_1> w41(2);
+  for (int j = 0; j < 32; ++j) {
+    w8[0].qs[j] = -128;
+    w8[1].qs[j] = 127;
+    w8[2].qs[j] = int8_t(j % 2 ? 127 : -128);
+  }
+  for (auto& b : w8) b.d = one;
+  std::memset(w40[0].qs, 0x00, 16);  // every value 0 - 8
+  std::memset(w40[1].qs, 0xff, 16);  // every value 15 - 8
+  for (auto& b : w40) b.d = one;
+  std::memset(w41[0].qs, 0xff, 16);
+  std::memset(w41[1].qs, 0xf0, 16);  // values 0..15 are 0, 16..31 are 15
+  for (auto& b : w41) b.d = one, b.m = one;
+  for (int sign_pattern = 0; sign_pattern < 2; ++sign_pattern) {
+    std::vector<float> x(32);
+    for (int j = 0; j < 32; ++j) x[size_t(j)] = sign_pattern && j % 3 == 0 ? -127.0f : 127.0f;
+    Q8Vector xq;
+    quantize_q8_vector(x.data(), 32, &xq);
+    ASSERT_EQ(xq.d[0], 1.0f);
+    auto check = [&](QType t, const void* W, int64_t rows, auto value) {
+      std::vector<float> fast(static_cast<size_t>(rows)), slow(static_cast<size_t>(rows));
+      quant_matvec_q8(t, fast.data(), W, xq, rows);
+      ref::quant_matvec_q8(t, slow.data(), W, xq, rows);
+      for (int64_t r = 0; r < rows; ++r) {
+        double want = 0;
+        for (int j = 0; j < 32; ++j) want += value(r, j) * double(xq.q[size_t(j)]);
+        EXPECT_EQ(fast[size_t(r)], want) << qtype_name(uint32_t(t)) << " row " << r << " pattern " << sign_pattern;
+        EXPECT_EQ(slow[size_t(r)], want) << qtype_name(uint32_t(t)) << " row " << r << " pattern " << sign_pattern;
+      }
+    };
+    check(QType::Q8_0, w8.data(), 3, [&](int64_t r, int j) { return double(w8[size_t(r)].qs[j]); });
+    check(QType::Q4_0, w40.data(), 2, [&](int64_t r, int j) { return r == 0 ? -8.0 : 7.0; });
+    check(QType::Q4_1, w41.data(), 2, [&](int64_t r, int j) { return (r == 0 || j >= 16 ? 15.0 : 0.0) + 1.0; });
+  }
+}
