@@ -1,7 +1,9 @@
 #include "eval/rmt_eval.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <functional>
 #include <memory>
 
 #include "base/file.h"
@@ -60,9 +62,15 @@ namespace {
 
 struct Pending {
   std::vector<int32_t> ids;
-  int32_t label;
+  int32_t label = -1;   // encoder: index of the target among the model's labels
+  std::string target;   // decoder: the answer word
   int64_t sample = -1;  // index into RmtEvalResult::samples, -1 for task-file records
 };
+
+// Runs one batch of records with the same segment count, scores it into the result and clears the batch.
+using BatchRunner = std::function<void(std::vector<Pending>&, RmtEvalResult&)>;
+// A task-file record's target for the runner (may throw, naming `where`).
+using TargetFn = std::function<void(Pending&, const std::string& target, const std::string& where)>;
 
 // Attention maps of sample 0: per captured segment, per layer, the (T,T) probabilities averaged over heads.
 struct AttentionCapture {
@@ -151,14 +159,12 @@ int32_t label_of(const RmtEncoder& model, const std::string& target, const std::
   return int32_t(it - labels.begin());
 }
 
-}  // namespace
-
-RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch) {
+RmtEvalResult eval_file(const Tokenizer& tok, const std::string& path, int64_t batch, int64_t L,
+                        const std::vector<std::string>& labels, const TargetFn& target, const BatchRunner& run) {
   if (batch < 1) throw Error("--batch must be at least 1");
   tasks::TaskFileOptions fo;
-  fo.labels = model.config().labels;
+  fo.labels = labels;
   tasks::TaskFileReader reader(path, fo);
-  const int64_t L = model.config().segment_tokens;
   RmtEvalResult r;
   std::vector<Pending> pending;
   int64_t pending_S = -1;
@@ -170,36 +176,30 @@ RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::
     if (rec.input.empty()) throw Error(cat(where, ": empty input"));
     Pending p;
     p.ids = tok.encode(rec.input + " " + rec.question);
-    p.label = label_of(model, rec.target, where);
+    target(p, rec.target, where);
     const int64_t S = (int64_t(p.ids.size()) + L - 1) / L;
-    if (S != pending_S || int64_t(pending.size()) >= batch) run_batch(model, pending, r);
+    if (S != pending_S || int64_t(pending.size()) >= batch) run(pending, r);
     pending_S = S;
     pending.push_back(std::move(p));
     bar.update(++n, cat("acc ", r.accuracy()));
   }
-  run_batch(model, pending, r);
+  run(pending, r);
   bar.finish();
   if (r.count == 0) throw Error(cat(path, ": no records"));
   return r;
 }
 
-RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {
+// Samples made by the task builders, `opt.batch` at a time through `run`.
+RmtEvalResult eval_generated(const Tokenizer& tok, const RmtGenerateOptions& opt, int64_t L, const TargetFn& target,
+                             const BatchRunner& run) {
   if (opt.segments < 1) throw Error("--segments must be at least 1");
   if (opt.count < 1) throw Error("--count must be at least 1");
   if (opt.batch < 1) throw Error("--batch must be at least 1");
   const tasks::TaskKind kind = tasks::parse_task(opt.task);
   std::vector<tasks::CorpusDocument> docs;
   if (kind != tasks::TaskKind::passkey) docs = tasks::load_split(opt.corpus_dir, opt.split);
-  const int64_t L = model.config().segment_tokens;
   RmtEvalResult r;
   std::vector<Pending> pending;
-  std::unique_ptr<AttentionCapture> cap;
-  if (!opt.attention_out.empty()) {
-    if (opt.count != 1 || opt.batch != 1) throw Error("--attention-out needs --count 1 --batch 1");
-    cap = std::make_unique<AttentionCapture>();
-    cap->tok = &tok;
-    cap->first = opt.attention_first;
-  }
   Progress bar(cat("eval rmt S=", opt.segments), opt.count);
   for (int64_t i = 0; i < opt.count; ++i) {
     Rng rng = tasks::sample_rng(opt.seed, i);  // sample i is the i-th record of `mnemo tasks generate --seed`
@@ -209,6 +209,7 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
     to.length_tokens = opt.segments * L;
     to.question_in_length = true;
     to.segments = opt.segments, to.segment_tokens = L;
+    to.story = opt.story;
     Pending p;
     p.ids.reserve(size_t(opt.segments * L));
     // Pieces are whole words joined by spaces, and the tokenizer splits before spaces: tokens of the pieces are
@@ -222,7 +223,7 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
     p.ids.insert(p.ids.end(), q.begin(), q.end());
     MNEMO_CHECK(int64_t(p.ids.size()) == opt.segments * L, "generated ", p.ids.size(), " tokens, expected ",
                 opt.segments * L);
-    p.label = label_of(model, info.target, cat("generated ", opt.task, " sample ", i));
+    target(p, info.target, cat("generated ", opt.task, " sample ", i));
     RmtEvalResult::Sample smp;
     smp.facts = info.facts;
     smp.fact_positions = info.fact_positions;
@@ -232,11 +233,85 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
     p.sample = int64_t(r.samples.size());
     r.samples.push_back(std::move(smp));
     pending.push_back(std::move(p));
-    if (int64_t(pending.size()) == opt.batch) run_batch(model, pending, r, cap.get());
+    if (int64_t(pending.size()) == opt.batch) run(pending, r);
     bar.update(i + 1, cat("acc ", r.accuracy()));
   }
-  run_batch(model, pending, r, cap.get());
+  run(pending, r);
   bar.finish();
+  return r;
+}
+
+// The first word of a generated answer: letters and digits after any leading space.
+std::string first_word(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  size_t j = i;
+  while (j < s.size() && std::isalnum(static_cast<unsigned char>(s[j]))) ++j;
+  return s.substr(i, j - i);
+}
+
+// The decoder: memory segments through the streamer, then greedy decoding after the question.
+void run_decoder_batch(RmtDecoder& model, const Tokenizer& tok, std::vector<Pending>& batch, RmtEvalResult& r) {
+  if (batch.empty()) return;
+  const int64_t B = int64_t(batch.size()), L = model.config().segment_tokens;
+  const int64_t S = (int64_t(batch[0].ids.size()) + L - 1) / L;
+  Tape tape(Tape::Mode::Inference);
+  RmtDecoderStreamer st(model, tape, B);
+  std::vector<int32_t> text(size_t(B * L), 0);             // (B,L)
+  std::vector<int32_t> lengths(static_cast<size_t>(B), 0);  // (B)
+  auto fill = [&](int64_t s) {
+    for (int64_t b = 0; b < B; ++b) {
+      const auto& ids = batch[size_t(b)].ids;
+      const int64_t begin = s * L, n = std::min<int64_t>(L, int64_t(ids.size()) - begin);
+      std::copy(ids.begin() + begin, ids.begin() + begin + n, text.begin() + b * L);
+      lengths[size_t(b)] = int32_t(n);
+    }
+  };
+  Timer timer;
+  for (int64_t s = 0; s + 1 < S; ++s) {
+    fill(s);
+    st.step(text.data(), lengths.data());
+  }
+  fill(S - 1);
+  std::vector<std::vector<int32_t>> answers = st.answer(text.data(), lengths.data());
+  r.seconds += timer.seconds();
+  auto& slot = r.by_segments[S];
+  for (int64_t b = 0; b < B; ++b) {
+    const Pending& p = batch[size_t(b)];
+    const std::string pred = first_word(tok.decode(answers[size_t(b)]));
+    const bool ok = pred == p.target;
+    r.count += 1, r.correct += ok;
+    slot.first += 1, slot.second += ok;
+    r.tokens += int64_t(p.ids.size());
+    if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = pred;
+  }
+  r.segments += S;
+  r.final_memory_norms.push_back(st.memory_norm());
+  r.peak_rss_bytes = std::max<int64_t>(r.peak_rss_bytes, peak_rss_bytes());
+  batch.clear();
+}
+
+}  // namespace
+
+RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch) {
+  return eval_file(
+      tok, path, batch, model.config().segment_tokens, model.config().labels,
+      [&](Pending& p, const std::string& t, const std::string& where) { p.label = label_of(model, t, where); },
+      [&](std::vector<Pending>& b, RmtEvalResult& r) { run_batch(model, b, r); });
+}
+
+RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {
+  std::unique_ptr<AttentionCapture> cap;
+  if (!opt.attention_out.empty()) {
+    if (opt.count != 1 || opt.batch != 1) throw Error("--attention-out needs --count 1 --batch 1");
+    cap = std::make_unique<AttentionCapture>();
+    cap->tok = &tok;
+    cap->first = opt.attention_first;
+  }
+  RmtEvalResult r = eval_generated(
+      tok, opt, model.config().segment_tokens,
+      [&](Pending& p, const std::string& t, const std::string& where) { p.label = label_of(model, t, where); },
+      [&](std::vector<Pending>& b, RmtEvalResult& res) { run_batch(model, b, res, cap.get()); });
   if (cap) {
     Json out = Json::object();
     out["num_mem_tokens"] = model.config().num_mem_tokens;
@@ -253,6 +328,24 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
     atomic_write(opt.attention_out, out.dump());
   }
   return r;
+}
+
+RmtEvalResult eval_rmt_decoder_file(RmtDecoder& model, const Tokenizer& tok, const std::string& path, int64_t batch) {
+  return eval_file(
+      tok, path, batch, model.config().segment_tokens, {},
+      [](Pending& p, const std::string& t, const std::string& where) {
+        if (t.empty()) throw Error(cat(where, ": empty target"));
+        p.target = t;
+      },
+      [&](std::vector<Pending>& b, RmtEvalResult& r) { run_decoder_batch(model, tok, b, r); });
+}
+
+RmtEvalResult eval_rmt_decoder_generated(RmtDecoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {
+  if (!opt.attention_out.empty()) throw Error("--attention-out is for the encoder variant");
+  return eval_generated(
+      tok, opt, model.config().segment_tokens,
+      [](Pending& p, const std::string& t, const std::string&) { p.target = t; },
+      [&](std::vector<Pending>& b, RmtEvalResult& r) { run_decoder_batch(model, tok, b, r); });
 }
 
 }  // namespace mnemo

@@ -6,7 +6,6 @@
 
 #include "autograd/ops.h"
 #include "base/error.h"
-#include "base/rng.h"
 #include "memory/rmt_ops.h"
 
 namespace mnemo {
@@ -91,24 +90,10 @@ RmtEncoder::RmtEncoder(const BertConfig& backbone, const RmtConfig& rmt) : cfg_(
 }
 
 void RmtEncoder::init_memory(uint64_t seed) {
-  const Tensor& w = bert_->params()[word_].value;  // (V,C)
-  double sum = 0, sq = 0;
-  for (int64_t i = 0; i < w.numel(); ++i) sum += w[i], sq += double(w[i]) * w[i];
-  const double n = double(w.numel()), mean = sum / n;
-  double sd = std::sqrt(std::max(0.0, sq / n - mean * mean));
-  if (!(sd > 0)) sd = 0.02;  // an all-zero (freshly declared) table
-  Rng rng(seed);
-  Tensor& m = mem_params_[0].value;
-  for (int64_t i = 0; i < m.numel(); ++i) m[i] = float(rng.normal() * sd);
+  init_memory_from_embeddings(mem_params_[0].value, bert_->params()[word_].value, seed);
 }
 
-Var RmtEncoder::initial_memory(Tape& t, int64_t B) {
-  const int64_t m = cfg_.num_mem_tokens;
-  auto* ids = static_cast<int32_t*>(t.alloc_bytes(size_t(B * m) * sizeof(int32_t)));  // (B*m)
-  for (int64_t i = 0; i < B * m; ++i) ids[i] = int32_t(i % m);
-  // A lookup of rows 0..m-1 per sample: backward sums the batch's gradients into the one parameter.
-  return ag::embedding(t, ids, B * m, mem_params_.var(t, 0));  // (B*m, C)
-}
+Var RmtEncoder::initial_memory(Tape& t, int64_t B) { return repeat_memory(t, mem_params_, 0, B); }
 
 Var RmtEncoder::encode_embedded(Tape& t, const int32_t* ids, const uint8_t* key_valid, int64_t B, int64_t T,
                                 const std::vector<int64_t>& mem_rows, const Var& memory,
@@ -185,23 +170,6 @@ Var RmtEncoder::classify(Tape& t, const Var& hidden, int64_t B) {
 
 namespace {
 
-double mean_row_norm(const float* x, int64_t rows, int64_t C) {
-  double acc = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += double(x[r * C + c]) * x[r * C + c];
-    acc += std::sqrt(s);
-  }
-  return rows ? acc / double(rows) : 0.0;
-}
-
-// A constant graph input (no gradient) over persistent storage.
-Var constant(const Tensor& t) {
-  Var v;
-  v.value = t;
-  return v;
-}
-
 void score(const Var& logits, const std::vector<int32_t>& labels, int64_t B, int64_t K, RmtResult& r) {
   r.logits.assign(logits.data(), logits.data() + B * K);
   r.predictions.assign(size_t(B), 0);
@@ -238,7 +206,7 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
   Tape& fwd = train ? scratch : tape;
   for (int64_t s = 0; s < first; ++s) {
     fwd.reset();
-    Var in = s == 0 ? model.initial_memory(fwd, B) : constant(mem);
+    Var in = s == 0 ? model.initial_memory(fwd, B) : constant_input(mem);
     auto out = model.segment(fwd, seg_text(s), seg_len(s), B, in);
     if (s + 1 == S) {  // the last segment (inference): answer
       Var logits = model.classify(fwd, out.hidden, B);  // (B,K)
@@ -255,7 +223,7 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
     return r;
   }
   tape.reset();
-  Var memory = first == 0 ? model.initial_memory(tape, B) : constant(mem);
+  Var memory = first == 0 ? model.initial_memory(tape, B) : constant_input(mem);
   Var hidden;
   for (int64_t s = first; s < S; ++s) {
     auto out = model.segment(tape, seg_text(s), seg_len(s), B, memory);
@@ -281,7 +249,7 @@ RmtStreamer::RmtStreamer(RmtEncoder& model, Tape& tape, int64_t B, const LayerOb
 
 void RmtStreamer::step(const int32_t* text, const int32_t* lengths) {
   tape_.reset();
-  Var in = segments_ == 0 ? model_.initial_memory(tape_, B_) : constant(mem_);
+  Var in = segments_ == 0 ? model_.initial_memory(tape_, B_) : constant_input(mem_);
   auto out = model_.segment(tape_, text, lengths, B_, in, observer_);
   std::memcpy(mem_.data(), out.memory.data(), size_t(mem_.numel()) * sizeof(float));
   hidden_ = out.hidden;

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "io/llama_loader.h"
 #include "io/model_dir.h"
 #include "io/safetensors.h"
 
@@ -48,6 +49,63 @@ std::vector<std::string> load_base(RmtEncoder& model, const std::string& base_di
 
 std::string resolve(const std::string& dir, const std::string& ref) {
   return !ref.empty() && ref[0] == '/' ? ref : join_path(dir, ref);
+}
+
+// DIR/config.json's "rmt" object (`cpath` names the file in the error when there is none).
+const Json& rmt_key(const Json& config, const std::string& cpath) {
+  const Json* r = config.find("rmt");
+  if (!r) throw Error(cat(cpath, ": no \"rmt\" key (not an RMT model directory)"));
+  return *r;
+}
+
+// DIR/model.safetensors, an Error naming it when missing.
+SafetensorsFile weights_of(const std::string& dir) {
+  const std::string wpath = join_path(dir, "model.safetensors");
+  if (!file_exists(wpath)) throw Error(cat(wpath, ": missing"));
+  return SafetensorsFile(wpath);
+}
+
+// The model's rmt.memory from its weights file (both variants).
+void load_memory(Parameter& mem, const SafetensorsFile& file) {
+  if (!file.contains(mem.name)) throw Error(cat(file.path(), ": missing tensor '", mem.name, "'"));
+  mem.value.copy_from(file.tensor(mem.name, mem.value.shape()));
+}
+
+// A delta directory's base: `base_file` (the file holding its weights) must exist and have the recorded size.
+void check_delta_base(const std::string& cpath, const Json& rmt, const std::string& base_file) {
+  if (!file_exists(base_file))
+    throw Error(cat(cpath, ": rmt.delta_of '", rmt.string_or("delta_of", ""), "': ", base_file,
+                    " is missing (run scripts/setup)"));
+  const int64_t want = rmt.int_or("delta_of_bytes", -1);
+  if (want >= 0 && file_size(base_file) != want)
+    throw Error(cat(base_file, ": ", file_size(base_file), " bytes, but ", cpath, " was made against a base of ",
+                    want, " bytes"));
+}
+
+// Adds "delta/NAME" of `file` to each parameter that has one; returns the names of those that have none.
+std::vector<std::string> add_deltas(ParameterSet& ps, const SafetensorsFile& file) {
+  std::vector<std::string> without;
+  for (auto& p : ps.all()) {
+    const std::string d = "delta/" + p.name;
+    if (!file.contains(d)) {
+      without.push_back(p.name);
+      continue;
+    }
+    Tensor delta = file.tensor(d, p.value.shape());
+    for (int64_t i = 0; i < delta.numel(); ++i) p.value[i] += delta[i];
+  }
+  return without;
+}
+
+// "delta/NAME" = p - base in BF16, appended to items when they differ anywhere.
+void push_delta(std::vector<SafetensorsItem>& items, const Parameter& p, const Tensor& base) {
+  Tensor d = Tensor::zeros(p.value.shape());
+  bool changed = false;
+  for (int64_t i = 0; i < d.numel(); ++i) {
+    d[i] = p.value[i] - base[i];
+    changed |= d[i] != 0.0f;
+  }
+  if (changed) items.emplace_back("delta/" + p.name, d, DType::BF16);
 }
 
 void write_config(const std::string& dir, const RmtEncoder& model, const Json& extra_rmt) {
@@ -108,18 +166,14 @@ std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, con
 std::unique_ptr<RmtEncoder> load_rmt(const std::string& dir) {
   Json j = read_config(dir);
   const std::string cpath = join_path(dir, "config.json");
-  const Json* r = j.find("rmt");
-  if (!r) throw Error(cat(cpath, ": no \"rmt\" key (not an RMT model directory)"));
+  const Json* r = &rmt_key(j, cpath);
   RmtConfig rc = RmtConfig::from_json(*r, cpath);
   BertConfig bc = BertConfig::from_json(j, cpath);
   rc.validate(bc, cpath);
   auto model = std::make_unique<RmtEncoder>(bc, rc);
-  const std::string wpath = join_path(dir, "model.safetensors");
-  if (!file_exists(wpath)) throw Error(cat(wpath, ": missing"));
-  SafetensorsFile file(wpath);
-  Parameter& mem = model->memory_params()[0];
-  if (!file.contains(mem.name)) throw Error(cat(wpath, ": missing tensor '", mem.name, "'"));
-  mem.value.copy_from(file.tensor(mem.name, mem.value.shape()));
+  SafetensorsFile file = weights_of(dir);
+  const std::string wpath = file.path();
+  load_memory(model->memory_params()[0], file);
   const std::string base_ref = r->string_or("delta_of", "");
   if (base_ref.empty()) {
     load_parameters(model->backbone().params(), file,
@@ -128,22 +182,12 @@ std::unique_ptr<RmtEncoder> load_rmt(const std::string& dir) {
   }
   // Delta form: the base first, then the deltas and the new tensors.
   const std::string base_dir = resolve(dir, base_ref);
-  const std::string base_path = join_path(base_dir, "model.safetensors");
-  if (!file_exists(base_path))
-    throw Error(cat(cpath, ": rmt.delta_of '", base_ref, "': ", base_path, " is missing (run scripts/setup)"));
-  const int64_t want = r->int_or("delta_of_bytes", -1);
-  if (want >= 0 && file_size(base_path) != want)
-    throw Error(cat(base_path, ": ", file_size(base_path), " bytes, but ", cpath, " was made against a base of ",
-                    want, " bytes"));
+  check_delta_base(cpath, *r, join_path(base_dir, "model.safetensors"));
   const std::vector<std::string> absent = load_base(*model, base_dir);
-  for (auto& p : model->backbone().params().all()) {
-    const std::string d = "delta/" + p.name;
-    if (file.contains(d)) {
-      Tensor delta = file.tensor(d, p.value.shape());
-      for (int64_t i = 0; i < delta.numel(); ++i) p.value[i] += delta[i];
-    } else if (std::find(absent.begin(), absent.end(), p.name) != absent.end()) {
-      if (!load_one(p, file, p.name)) throw Error(cat(wpath, ": missing tensor '", p.name, "'"));
-    }
+  for (const std::string& name : add_deltas(model->backbone().params(), file)) {
+    if (std::find(absent.begin(), absent.end(), name) == absent.end()) continue;
+    if (!load_one(*model->backbone().params().find(name), file, name))
+      throw Error(cat(wpath, ": missing tensor '", name, "'"));
   }
   return model;
 }
@@ -167,14 +211,7 @@ void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::
       items.emplace_back(p.name, p.value);
       continue;
     }
-    Tensor b = base.tensor(found, p.value.shape());
-    Tensor d = Tensor::zeros(p.value.shape());
-    bool changed = false;
-    for (int64_t i = 0; i < d.numel(); ++i) {
-      d[i] = p.value[i] - b[i];
-      changed |= d[i] != 0.0f;
-    }
-    if (changed) items.emplace_back("delta/" + p.name, d, DType::BF16);
+    push_delta(items, p, base.tensor(found, p.value.shape()));
   }
   items.emplace_back(model.memory_params()[0].name, model.memory_params()[0].value);
   make_directories(dir);
@@ -183,6 +220,143 @@ void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::
   extra["delta_of"] = base_ref;
   extra["delta_of_bytes"] = file_size(base_path);
   write_config(dir, model, extra);
+}
+
+// ---- the decoder variant ----
+
+namespace {
+
+// The Llama a decoder starts from or was fine-tuned from, and the file holding its weights (sized at load).
+std::unique_ptr<Llama> load_base_llama(const std::string& base) {
+  return is_gguf_path(base) ? llama_from_gguf(base) : load_llama_dir(base);
+}
+
+std::string base_weights_file(const std::string& base) {
+  return is_gguf_path(base) ? base : join_path(base, "model.safetensors");
+}
+
+void check_same_config(const RmtDecoder& model, const Llama& other, const std::string& source) {
+  if (other.config().to_json().dump() != model.backbone().config().to_json().dump())
+    throw Error(cat(source, ": its Llama config differs from the RMT decoder's"));
+}
+
+void copy_backbone(RmtDecoder& model, const Llama& from, const std::string& source) {
+  check_same_config(model, from, source);
+  for (auto& p : model.backbone().params().all()) {
+    const Parameter* q = from.params().find(p.name);
+    MNEMO_CHECK(q != nullptr, "RMT decoder base has no ", p.name);
+    p.value.copy_from(q->value);
+  }
+}
+
+void write_decoder_config(const std::string& dir, const RmtDecoder& model, const Json& extra_rmt) {
+  Json j = model.backbone().config().to_json();
+  Json r = model.config().to_json();
+  for (auto& [k, v] : extra_rmt.as_object()) r[k] = v;
+  j["rmt"] = r;
+  atomic_write(join_path(dir, "config.json"), j.dump(2) + "\n");
+}
+
+bool has_tokenizer_files(const std::string& dir) {
+  for (const char* f : {"tokenizer.json", "vocab.txt", "encoder.json"})
+    if (file_exists(join_path(dir, f))) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string rmt_variant(const std::string& dir) {
+  const Json j = read_config(dir);
+  const std::string cpath = join_path(dir, "config.json");
+  const Json& r = rmt_key(j, cpath);
+  if (!r.is_object()) throw Error(cat(cpath, ": \"rmt\" must be an object"));
+  const std::string v = r.string_or("variant", "encoder");
+  if (v != "encoder" && v != "decoder")
+    throw Error(cat(cpath, ": rmt.variant \"", v, "\" is neither \"encoder\" nor \"decoder\""));
+  return v;
+}
+
+std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init, RmtDecoderConfig rmt,
+                                                        uint64_t seed) {
+  if (!is_gguf_path(init) && file_exists(join_path(init, "config.json")) && read_config(init).contains("rmt")) {
+    // A trained RMT decoder: its backbone and memory, the new segment settings.
+    auto old = load_rmt_decoder(init);
+    rmt.eos_id = old->config().eos_id;
+    auto model = std::make_unique<RmtDecoder>(old->backbone().config(), rmt);
+    copy_backbone(*model, old->backbone(), init);
+    if (old->memory_params()[0].value.shape() == model->memory_params()[0].value.shape())
+      model->memory_params()[0].value.copy_from(old->memory_params()[0].value);
+    else
+      model->init_memory(seed + 1);
+    return model;
+  }
+  std::unique_ptr<Llama> base = load_base_llama(init);
+  rmt.eos_id = int32_t(base->config().eos_token_id);
+  auto model = std::make_unique<RmtDecoder>(base->config(), rmt);
+  copy_backbone(*model, *base, init);
+  model->init_memory(seed + 1);
+  return model;
+}
+
+std::unique_ptr<RmtDecoder> load_rmt_decoder(const std::string& dir) {
+  const Json j = read_config(dir);
+  const std::string cpath = join_path(dir, "config.json");
+  const Json& r = rmt_key(j, cpath);
+  if (j.string_or("model_type", "") != "llama") throw Error(cat(cpath, ": the RMT decoder needs a Llama backbone"));
+  const LlamaConfig lc = LlamaConfig::from_json(j, cpath);
+  const RmtDecoderConfig rc = RmtDecoderConfig::from_json(r, cpath);
+  rc.validate(lc, cpath);
+  auto model = std::make_unique<RmtDecoder>(lc, rc);
+  const SafetensorsFile file = weights_of(dir);
+  load_memory(model->memory_params()[0], file);
+  if (r.string_or("delta_of", "").empty()) {  // full form
+    load_parameters(model->backbone().params(), file, [](const std::string&) { return std::vector<std::string>{}; });
+    return model;
+  }
+  const std::string base = resolve(dir, r.string_or("delta_of", ""));
+  check_delta_base(cpath, r, base_weights_file(base));
+  copy_backbone(*model, *load_base_llama(base), base);
+  add_deltas(model->backbone().params(), file);  // tensors without a delta keep the base's values
+  return model;
+}
+
+void save_rmt_decoder(const std::string& dir, const RmtDecoder& model, const Json& extra_rmt) {
+  make_directories(dir);
+  std::vector<SafetensorsItem> items = parameter_items(model.backbone().params());
+  items.emplace_back(model.memory_params()[0].name, model.memory_params()[0].value);
+  save_safetensors(join_path(dir, "model.safetensors"), items, {{"format", "pt"}});
+  write_decoder_config(dir, model, extra_rmt);
+}
+
+void save_rmt_decoder_delta(const std::string& dir, const RmtDecoder& model, const std::string& base,
+                            const std::string& base_ref) {
+  std::unique_ptr<Llama> b = load_base_llama(base);
+  check_same_config(model, *b, base);
+  std::vector<SafetensorsItem> items;
+  for (auto& p : model.backbone().params().all()) {
+    const Parameter* q = b->params().find(p.name);
+    MNEMO_CHECK(q != nullptr, "RMT decoder base has no ", p.name);
+    push_delta(items, p, q->value);
+  }
+  items.emplace_back(model.memory_params()[0].name, model.memory_params()[0].value);
+  make_directories(dir);
+  save_safetensors(join_path(dir, "model.safetensors"), items, {{"format", "mnemo-rmt-delta"}});
+  Json extra = Json::object();
+  extra["delta_of"] = base_ref;
+  extra["delta_of_bytes"] = file_size(base_weights_file(base));
+  write_decoder_config(dir, model, extra);
+}
+
+std::string rmt_tokenizer_path(const std::string& dir) {
+  if (has_tokenizer_files(dir)) return dir;
+  Json j = read_config(dir);
+  const Json* r = j.find("rmt");
+  if (!r || !r->is_object()) return dir;
+  for (const char* key : {"tokenizer", "delta_of"}) {
+    const std::string ref = r->string_or(key, "");
+    if (!ref.empty()) return resolve(dir, ref);
+  }
+  return dir;
 }
 
 }  // namespace mnemo

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "memory/rmt.h"
+#include "memory/rmt_decoder.h"
 
 namespace mnemo {
 
@@ -38,5 +39,28 @@ void copy_tokenizer_files(const std::string& from, const std::string& dir);
 
 // Backbone parameter name -> the names it may have in a file (HF's with and without the "bert." prefix).
 std::string strip_bert_prefix(const std::string& name);
+
+// ---- the decoder variant (memory/rmt_decoder.h) ----
+// Full form: an HF LlamaForCausalLM directory + "rmt.memory" + config.json "rmt": {"variant": "decoder", ...}.
+// Delta form: "rmt": {"delta_of": BASE, "delta_of_bytes": N} where BASE is the Llama the model was fine-tuned
+// from — a GGUF file (dequantized to fp32 at load) or an HF Llama directory; model.safetensors holds "delta/NAME"
+// (BF16) for each changed backbone tensor and "rmt.memory". A directory without tokenizer files names its
+// tokenizer in "rmt": {"tokenizer": PATH} (relative to the directory, or absolute), else uses the delta base's.
+
+// "encoder" or "decoder": config.json's rmt.variant ("encoder" when absent, the encoder's directories predate it).
+std::string rmt_variant(const std::string& dir);
+std::unique_ptr<RmtDecoder> load_rmt_decoder(const std::string& dir);
+// A fresh RMT decoder on a pretrained Llama: a GGUF file or an HF Llama directory (a full RMT decoder directory
+// keeps its memory). `rmt`'s eos_id is replaced by the backbone's eos_token_id; the memory is initialised from seed.
+std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init, RmtDecoderConfig rmt,
+                                                        uint64_t seed);
+// Full form into DIR; `extra_rmt` keys go into the "rmt" object (e.g. "tokenizer").
+void save_rmt_decoder(const std::string& dir, const RmtDecoder& model, const Json& extra_rmt = Json::object());
+// Delta form against `base` (GGUF file or HF Llama directory); `base_ref` is what goes into "delta_of".
+void save_rmt_decoder_delta(const std::string& dir, const RmtDecoder& model, const std::string& base,
+                            const std::string& base_ref);
+// The tokenizer path of an RMT directory (either variant): DIR itself when it holds tokenizer files, else
+// rmt.tokenizer, else rmt.delta_of, else DIR (so the loader's error names it).
+std::string rmt_tokenizer_path(const std::string& dir);
 
 }  // namespace mnemo

@@ -1,8 +1,12 @@
 #include "memory/rmt_ops.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
+#include "autograd/ops.h"
 #include "base/error.h"
+#include "base/rng.h"
 
 namespace mnemo::ag {
 
@@ -39,3 +43,40 @@ Var scatter_rows(Tape& t, const Var& x, const std::vector<int64_t>& rows, const 
 }
 
 }  // namespace mnemo::ag
+
+namespace mnemo {
+
+void init_memory_from_embeddings(Tensor& memory, const Tensor& w, uint64_t seed) {
+  double sum = 0, sq = 0;
+  for (int64_t i = 0; i < w.numel(); ++i) sum += w[i], sq += double(w[i]) * w[i];
+  const double n = double(w.numel()), mean = sum / n;
+  double sd = std::sqrt(std::max(0.0, sq / n - mean * mean));
+  if (!(sd > 0)) sd = 0.02;  // an all-zero (freshly declared) table
+  Rng rng(seed);
+  for (int64_t i = 0; i < memory.numel(); ++i) memory[i] = float(rng.normal() * sd);
+}
+
+Var repeat_memory(Tape& t, ParameterSet& ps, int64_t i, int64_t B) {
+  const int64_t m = ps[i].value.dim(0);
+  auto* ids = static_cast<int32_t*>(t.alloc_bytes(size_t(B * m) * sizeof(int32_t)));  // (B*m)
+  for (int64_t k = 0; k < B * m; ++k) ids[k] = int32_t(k % m);
+  return ag::embedding(t, ids, B * m, ps.var(t, i));  // (B*m, C): a lookup of rows 0..m-1 per sample
+}
+
+double mean_row_norm(const float* x, int64_t rows, int64_t C) {
+  double acc = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += double(x[r * C + c]) * x[r * C + c];
+    acc += std::sqrt(s);
+  }
+  return rows ? acc / double(rows) : 0.0;
+}
+
+Var constant_input(const Tensor& t) {
+  Var v;
+  v.value = t;
+  return v;
+}
+
+}  // namespace mnemo

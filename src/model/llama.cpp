@@ -426,12 +426,19 @@ void Llama::init_random(uint64_t seed) {
   }
 }
 
-Var Llama::forward(Tape& t, const int32_t* ids, int64_t B, int64_t T, const AttentionObserver* observer) {
-  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
-  const int64_t N = B * T;
+Var Llama::embed(Tape& t, const int32_t* ids, int64_t N) {
   for (int64_t i = 0; i < N; ++i)
     if (ids[i] < 0 || ids[i] >= cfg_.vocab_size)
       throw Error(cat("Llama: token id ", ids[i], " outside the vocabulary of ", cfg_.vocab_size));
+  return ag::embedding(t, ids, N, params_.var(t, embed_));  // (N, C)
+}
+
+Var Llama::forward_embedded(Tape& t, const Var& x0, int64_t B, int64_t T, const uint8_t* key_valid,
+                            const AttentionObserver* observer) {
+  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
+  const int64_t N = B * T;
+  MNEMO_CHECK(x0.value.numel() == N * C, "Llama::forward_embedded: x ", shape_str(x0.shape()), " for B=", B,
+              " T=", T);
   // Rotary tables for positions 0..T-1 of every row.
   auto* pos = static_cast<int64_t*>(t.alloc_bytes(size_t(N) * sizeof(int64_t)));  // (N)
   for (int64_t i = 0; i < N; ++i) pos[i] = i % T;
@@ -440,7 +447,7 @@ Var Llama::forward(Tape& t, const int32_t* ids, int64_t B, int64_t T, const Atte
   Tensor cos = t.alloc({N, hd / 2}), sin = t.alloc({N, hd / 2});  // (N, hd/2) each
   rope_tables(cos.data(), sin.data(), pos, inv.data(), N, hd / 2);
 
-  Var x = ag::embedding(t, ids, N, params_.var(t, embed_));  // (N, C)
+  Var x = x0;  // (N, C)
   AttentionShape s;
   s.B = B, s.Tq = T, s.Tk = T, s.H = H, s.Hkv = Hkv, s.hs = hd, s.causal = true;
   for (const Block& b : blocks_) {
@@ -448,15 +455,21 @@ Var Llama::forward(Tape& t, const int32_t* ids, int64_t B, int64_t T, const Atte
     Var q = rope(t, ag::linear(t, h, params_.var(t, b.q), Var{}), cos, sin, H, hd);    // (N, H*hd)
     Var k = rope(t, ag::linear(t, h, params_.var(t, b.k), Var{}), cos, sin, Hkv, hd);  // (N, Hkv*hd)
     Var v = ag::linear(t, h, params_.var(t, b.v), Var{});                              // (N, Hkv*hd)
-    Var a = ag::attention(t, q, k, v, s, nullptr, observer);                           // (N, H*hd)
+    Var a = ag::attention(t, q, k, v, s, key_valid, observer);                         // (N, H*hd)
     x = ag::add(t, x, ag::linear(t, a, params_.var(t, b.o), Var{}));
     h = rmsnorm(t, x, params_.var(t, b.ffn_norm), cfg_.rms_norm_eps);
     Var m = swiglu(t, ag::linear(t, h, params_.var(t, b.gate), Var{}), ag::linear(t, h, params_.var(t, b.up), Var{}));
     x = ag::add(t, x, ag::linear(t, m, params_.var(t, b.down), Var{}));  // (N, C)
   }
-  (void)C;
-  x = rmsnorm(t, x, params_.var(t, norm_), cfg_.rms_norm_eps);
-  return ag::linear(t, x, params_.var(t, lm_head_), Var{});  // (N, V)
+  return rmsnorm(t, x, params_.var(t, norm_), cfg_.rms_norm_eps);
+}
+
+Var Llama::lm_head(Tape& t, const Var& hidden) {
+  return ag::linear(t, hidden, params_.var(t, lm_head_), Var{});  // (N, V)
+}
+
+Var Llama::forward(Tape& t, const int32_t* ids, int64_t B, int64_t T, const AttentionObserver* observer) {
+  return lm_head(t, forward_embedded(t, embed(t, ids, B * T), B, T, nullptr, observer));
 }
 
 Var Llama::lm_loss(Tape& t, const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, Var* logits) {

@@ -117,6 +117,16 @@ class Llama {
   // LlamaForCausalLM(input_ids=ids, labels=labels).loss: position t predicts labels[t+1]; labels < 0 are ignored.
   Var lm_loss(Tape& t, const int32_t* ids, const int32_t* labels, int64_t B, int64_t T, Var* logits = nullptr);
 
+  // The three parts of forward(), for callers that replace some input embeddings (HF's inputs_embeds; the RMT
+  // decoder writes its memory rows there). embed: ids (N) -> (N, C), Error for an id outside the vocabulary.
+  // forward_embedded: x (B*T, C) at positions 0..T-1 of each row -> the last hidden state after the final norm
+  // (B*T, C), LlamaModel's last_hidden_state; key_valid (B,T) may be null (0 = padding key, HF's attention_mask).
+  // lm_head: hidden (N, C) -> logits (N, V).
+  Var embed(Tape& t, const int32_t* ids, int64_t N);
+  Var forward_embedded(Tape& t, const Var& x, int64_t B, int64_t T, const uint8_t* key_valid = nullptr,
+                       const AttentionObserver* observer = nullptr);
+  Var lm_head(Tape& t, const Var& hidden);
+
   // The parameters as inference weights (fp32, borrowed: this Llama must outlive them).
   LlamaWeights weights() const;
 

@@ -1,7 +1,9 @@
 #include "train/rmt_trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -11,6 +13,8 @@
 #include "base/progress.h"
 #include "base/timer.h"
 #include "io/checkpoint.h"
+#include "io/gguf_tokenizer.h"
+#include "io/llama_loader.h"
 #include "memory/rmt_dir.h"
 #include "tasks/long_context.h"
 #include "tasks/task_file.h"
@@ -23,10 +27,13 @@ namespace mnemo {
 
 Json RmtTrainConfig::to_json() const {
   Json j = Json::object();
+  j["variant"] = variant;
   j["init"] = init;
   j["tokenizer"] = tokenizer;
   j["corpus_dir"] = corpus_dir;
   j["task"] = task;
+  j["facts_min"] = facts_min;
+  j["facts_max"] = facts_max;
   j["num_mem_tokens"] = num_mem_tokens;
   j["segment_tokens"] = segment_tokens;
   j["batch"] = batch;
@@ -45,10 +52,13 @@ Json RmtTrainConfig::to_json() const {
 
 RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& source) {
   RmtTrainConfig c;
+  c.variant = j.string_or("variant", c.variant);  // checkpoints from before the decoder variant are encoder runs
   c.init = j.string_or("init", c.init);
   c.tokenizer = j.string_or("tokenizer", c.tokenizer);
   c.corpus_dir = j.string_or("corpus_dir", c.corpus_dir);
   c.task = j.string_or("task", c.task);
+  c.facts_min = j.int_or("facts_min", c.facts_min);
+  c.facts_max = j.int_or("facts_max", c.facts_max);
   c.num_mem_tokens = j.int_or("num_mem_tokens", c.num_mem_tokens);
   c.segment_tokens = j.int_or("segment_tokens", c.segment_tokens);
   c.batch = j.int_or("batch", c.batch);
@@ -68,7 +78,13 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
 namespace {
 
 void validate(const RmtTrainConfig& c) {
-  if (c.init.empty()) throw Error("--init: the pretrained BERT directory to start from is required");
+  if (c.variant != "encoder" && c.variant != "decoder")
+    throw Error(cat("--variant: '", c.variant, "' is neither encoder nor decoder"));
+  if (c.init.empty())
+    throw Error(c.variant == "encoder" ? "--init: the pretrained BERT directory to start from is required"
+                                       : "--init: the pretrained Llama (GGUF file or HF directory) is required");
+  if (c.facts_min < 0 || c.facts_max < c.facts_min)
+    throw Error(cat("--facts-min/--facts-max: need 0 <= min <= max, got ", c.facts_min, ", ", c.facts_max));
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
   if (!(c.lr > 0)) throw Error("--lr must be positive");
@@ -82,8 +98,9 @@ void validate(const RmtTrainConfig& c) {
 // Samples of a task as RMT batches: input + " " + question, exactly S * L tokens, cut into S segments.
 class Sampler {
  public:
-  Sampler(const Tokenizer& tok, std::vector<tasks::CorpusDocument> docs, tasks::TaskKind kind, int64_t L)
-      : tok_(tok), docs_(std::move(docs)), kind_(kind), L_(L) {}
+  Sampler(const Tokenizer& tok, std::vector<tasks::CorpusDocument> docs, tasks::TaskKind kind, int64_t L,
+          tasks::StoryOptions story)
+      : tok_(tok), docs_(std::move(docs)), kind_(kind), L_(L), story_(story) {}
 
   RmtBatch batch(Rng& rng, int64_t B, int64_t S) {
     RmtBatch b;
@@ -97,6 +114,7 @@ class Sampler {
       opt.length_tokens = S * L_;
       opt.question_in_length = true;
       opt.segments = S, opt.segment_tokens = L_;
+      opt.story = story_;
       auto bg = tasks::make_background(kind_, &docs_, rng);
       tasks::TaskSample smp = tasks::build_sample(tok_, opt, rng, *bg);
       std::vector<int32_t> ids = tok_.encode(smp.input + " " + smp.info.question);
@@ -114,13 +132,120 @@ class Sampler {
   std::vector<tasks::CorpusDocument> docs_;
   tasks::TaskKind kind_;
   int64_t L_;
+  tasks::StoryOptions story_;
+};
+
+// What the training loop needs from an RMT variant: its parameters, one forward (and backward, on a recording
+// tape) over a batch of location-labelled samples, and its model directory.
+struct Outcome {
+  double loss = 0;
+  int64_t correct = 0, counted = 0;
+  double memory_norm = 0;
+};
+
+class Trainee {
+ public:
+  virtual ~Trainee() = default;
+  virtual ParameterSet& backbone() = 0;
+  virtual ParameterSet& memory() = 0;
+  virtual Parameter& word_embeddings() = 0;  // frozen with freeze_embeddings
+  virtual Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) = 0;
+  // The model directory plus the tokenizer it was trained with (`tokenizer`: a directory or file).
+  virtual void save(const std::string& dir, const std::string& tokenizer) = 0;
+};
+
+class EncoderTrainee : public Trainee {
+ public:
+  EncoderTrainee(const RmtTrainConfig& c, const Tokenizer& tok, const std::string& tok_path) {
+    RmtConfig rc;
+    rc.num_mem_tokens = c.num_mem_tokens;
+    rc.segment_tokens = c.segment_tokens;
+    rc.labels = tasks::location_labels();
+    rc.cls_id = tok.special_id("[CLS]");
+    rc.sep_id = tok.special_id("[SEP]");
+    rc.pad_id = tok.special_id("[PAD]");
+    if (rc.cls_id < 0 || rc.sep_id < 0 || rc.pad_id < 0)
+      throw Error(cat(tok_path, ": the tokenizer has no [CLS], [SEP] or [PAD]"));
+    m_ = rmt_from_pretrained(c.init, rc, c.seed);  // a resumed run overwrites the weights from the checkpoint
+    if (tok.vocab_size() > m_->backbone().config().vocab_size)
+      throw Error(cat("tokenizer has ", tok.vocab_size(), " tokens, the model ", m_->backbone().config().vocab_size));
+  }
+  ParameterSet& backbone() override { return m_->backbone().params(); }
+  ParameterSet& memory() override { return m_->memory_params(); }
+  Parameter& word_embeddings() override {
+    Parameter* w = m_->backbone().params().find(m_->backbone().prefix() + "embeddings.word_embeddings.weight");
+    MNEMO_CHECK(w != nullptr, "backbone has no word embeddings");
+    return *w;
+  }
+  Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) override {
+    RmtResult r = rmt_forward(*m_, tape, scratch, b, bptt_depth);
+    return {r.loss, r.correct, r.counted, r.memory_norm};
+  }
+  void save(const std::string& dir, const std::string& tokenizer) override {
+    save_rmt(dir, *m_);
+    copy_tokenizer_files(tokenizer, dir);
+  }
+
+ private:
+  std::unique_ptr<RmtEncoder> m_;
+};
+
+class DecoderTrainee : public Trainee {
+ public:
+  DecoderTrainee(const RmtTrainConfig& c, const Tokenizer& tok) {
+    RmtDecoderConfig rc;
+    rc.num_mem_tokens = c.num_mem_tokens;
+    rc.segment_tokens = c.segment_tokens;
+    m_ = rmt_decoder_from_pretrained(c.init, rc, c.seed);  // a resumed run overwrites the weights
+    if (tok.vocab_size() > m_->backbone().config().vocab_size)
+      throw Error(cat("tokenizer has ", tok.vocab_size(), " tokens, the model ", m_->backbone().config().vocab_size));
+    // The answer of label k: the tokens of " " + its name, then EOS.
+    for (const std::string& name : tasks::location_labels()) {
+      std::vector<int32_t> ids = tok.encode(" " + name);
+      ids.push_back(m_->config().eos_id);
+      A_ = std::max<int64_t>(A_, int64_t(ids.size()));
+      answers_.push_back(std::move(ids));
+    }
+  }
+  ParameterSet& backbone() override { return m_->backbone().params(); }
+  ParameterSet& memory() override { return m_->memory_params(); }
+  Parameter& word_embeddings() override { return m_->embeddings(); }
+  Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) override {
+    RmtDecoderBatch d;
+    d.B = b.B, d.S = b.S, d.A = A_;
+    d.text = b.text;
+    d.lengths = b.lengths;
+    d.answers.assign(size_t(b.B * A_), -1);
+    for (int64_t i = 0; i < b.B; ++i) {
+      const auto& a = answers_.at(size_t(b.labels[size_t(i)]));
+      std::copy(a.begin(), a.end(), d.answers.begin() + i * A_);
+    }
+    RmtDecoderResult r = rmt_decoder_forward(*m_, tape, scratch, d, bptt_depth);
+    return {r.loss, r.correct, r.counted, r.memory_norm};
+  }
+  void save(const std::string& dir, const std::string& tokenizer) override {
+    // A GGUF tokenizer is referred to (relative to DIR), tokenizer files are copied.
+    Json extra = Json::object();
+    if (is_gguf_path(tokenizer)) {
+      make_directories(dir);
+      extra["tokenizer"] = std::filesystem::relative(std::filesystem::absolute(tokenizer),
+                                                     std::filesystem::absolute(dir)).string();
+    }
+    save_rmt_decoder(dir, *m_, extra);
+    if (!is_gguf_path(tokenizer)) copy_tokenizer_files(tokenizer, dir);
+  }
+
+ private:
+  std::unique_ptr<RmtDecoder> m_;
+  std::vector<std::vector<int32_t>> answers_;  // per label
+  int64_t A_ = 0;
 };
 
 struct Run {
   RmtTrainConfig cfg;
   std::string out;
   std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<RmtEncoder> model;
+  std::unique_ptr<Trainee> model;
   std::unique_ptr<AdamW> opt_b, opt_m;
   std::unique_ptr<Sampler> train, val;
   Rng rng;
@@ -136,8 +261,8 @@ std::string ckpt_dir(const std::string& out) { return join_path(out, "checkpoint
 
 void save(Run& r) {
   Checkpoint ck;
-  for (auto& p : r.model->backbone().params().all()) ck.weights.emplace_back(p.name, p.value);
-  ck.weights.emplace_back(r.model->memory_params()[0].name, r.model->memory_params()[0].value);
+  for (auto& p : r.model->backbone().all()) ck.weights.emplace_back(p.name, p.value);
+  ck.weights.emplace_back(r.model->memory()[0].name, r.model->memory()[0].value);
   ck.optimizer = {{"backbone.m", r.opt_b->m()}, {"backbone.v", r.opt_b->v()},
                   {"memory.m", r.opt_m->m()},   {"memory.v", r.opt_m->v()}};
   ck.rng = r.rng.state();
@@ -155,30 +280,32 @@ void save(Run& r) {
   save_checkpoint(ckpt_dir(r.out), ck);
 }
 
+std::string tokenizer_path(const RmtTrainConfig& c) { return c.tokenizer.empty() ? c.init : c.tokenizer; }
+
+tasks::StoryOptions story_options(const RmtTrainConfig& c) {
+  tasks::StoryOptions o;
+  if (c.facts_max > 0) {
+    o.qa1_min = o.qa2_min = o.qa3_min = int(std::max<int64_t>(1, c.facts_min));
+    o.qa1_max = o.qa2_max = o.qa3_max = int(c.facts_max);
+  }
+  return o;
+}
+
 void build(Run& r, bool fresh) {
   const RmtTrainConfig& c = r.cfg;
-  r.tok = load_tokenizer(c.tokenizer.empty() ? c.init : c.tokenizer);
-  RmtConfig rc;
-  rc.num_mem_tokens = c.num_mem_tokens;
-  rc.segment_tokens = c.segment_tokens;
-  rc.labels = tasks::location_labels();
-  rc.cls_id = r.tok->special_id("[CLS]");
-  rc.sep_id = r.tok->special_id("[SEP]");
-  rc.pad_id = r.tok->special_id("[PAD]");
-  if (rc.cls_id < 0 || rc.sep_id < 0 || rc.pad_id < 0)
-    throw Error(cat(c.tokenizer.empty() ? c.init : c.tokenizer, ": the tokenizer has no [CLS], [SEP] or [PAD]"));
-  r.model = rmt_from_pretrained(c.init, rc, c.seed);  // a resumed run overwrites the weights from the checkpoint
-  if (r.tok->vocab_size() > r.model->backbone().config().vocab_size)
-    throw Error(cat("tokenizer has ", r.tok->vocab_size(), " tokens, the model ",
-                    r.model->backbone().config().vocab_size));
+  r.tok = load_any_tokenizer(tokenizer_path(c));
+  if (c.variant == "decoder") r.model = std::make_unique<DecoderTrainee>(c, *r.tok);
+  else r.model = std::make_unique<EncoderTrainee>(c, *r.tok, tokenizer_path(c));
   AdamWConfig ac;
   ac.lr = float(c.lr);
   ac.weight_decay = 0.0f;  // frozen embeddings must not decay; the runs are short
-  r.opt_b = std::make_unique<AdamW>(r.model->backbone().params(), ac);
-  r.opt_m = std::make_unique<AdamW>(r.model->memory_params(), ac);
+  r.opt_b = std::make_unique<AdamW>(r.model->backbone(), ac);
+  r.opt_m = std::make_unique<AdamW>(r.model->memory(), ac);
   const tasks::TaskKind kind = tasks::parse_task(c.task);
-  r.train = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "train"), kind, c.segment_tokens);
-  r.val = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "validation"), kind, c.segment_tokens);
+  const tasks::StoryOptions story = story_options(c);
+  r.train = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "train"), kind, c.segment_tokens, story);
+  r.val = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "validation"), kind, c.segment_tokens,
+                                    story);
   if (fresh) {
     r.rng.seed_with(c.seed);
     r.cur = std::make_unique<Curriculum>(c.curriculum);
@@ -191,8 +318,8 @@ void load(Run& r) {
   r.cfg = RmtTrainConfig::from_json(ck.state["config"], src);
   validate(r.cfg);
   build(r, false);
-  for (auto& p : r.model->backbone().params().all()) p.value.copy_from(ck.weight(p.name, p.value.shape()));
-  Parameter& mem = r.model->memory_params()[0];
+  for (auto& p : r.model->backbone().all()) p.value.copy_from(ck.weight(p.name, p.value.shape()));
+  Parameter& mem = r.model->memory()[0];
   mem.value.copy_from(ck.weight(mem.name, mem.value.shape()));
   r.opt_b->m().copy_from(ck.optimizer_tensor("backbone.m", r.opt_b->m().shape()));
   r.opt_b->v().copy_from(ck.optimizer_tensor("backbone.v", r.opt_b->v().shape()));
@@ -212,12 +339,12 @@ void load(Run& r) {
 }
 
 double global_norm_clip(Run& r) {
-  const double nb = clip_grad_norm(r.model->backbone().params(), 0.0);
-  const double nm = clip_grad_norm(r.model->memory_params(), 0.0);
+  const double nb = clip_grad_norm(r.model->backbone(), 0.0);
+  const double nm = clip_grad_norm(r.model->memory(), 0.0);
   const double norm = std::sqrt(nb * nb + nm * nm);
   if (r.cfg.clip > 0 && std::isfinite(norm) && norm > r.cfg.clip) {
     const float scale = float(r.cfg.clip / (norm + 1e-6));
-    for (ParameterSet* ps : {&r.model->backbone().params(), &r.model->memory_params()})
+    for (ParameterSet* ps : {&r.model->backbone(), &r.model->memory()})
       for (auto& p : ps->all())
         for (int64_t i = 0; i < p.grad.numel(); ++i) p.grad[i] *= scale;
   }
@@ -234,7 +361,7 @@ double validate_at(Run& r, int64_t S, double* memory_norm) {
   for (int64_t done = 0; done < r.cfg.val_count; done += r.cfg.val_batch) {
     const int64_t B = std::min(r.cfg.val_batch, r.cfg.val_count - done);
     RmtBatch b = r.val->batch(vr, B, S);
-    RmtResult res = rmt_forward(*r.model, t, s, b, 0);
+    Outcome res = r.model->run(t, s, b, 0);
     correct += res.correct, counted += res.counted;
     norm += res.memory_norm, ++nb;
   }
@@ -243,10 +370,7 @@ double validate_at(Run& r, int64_t S, double* memory_norm) {
 }
 
 // A model directory that tokenizes on its own: the RMT plus the tokenizer files it was trained with.
-void save_model(Run& r, const std::string& dir) {
-  save_rmt(dir, *r.model);
-  copy_tokenizer_files(r.cfg.tokenizer.empty() ? r.cfg.init : r.cfg.tokenizer, dir);
-}
+void save_model(Run& r, const std::string& dir) { r.model->save(dir, tokenizer_path(r.cfg)); }
 
 std::string stage_name(int64_t S) {
   char buf[32];
@@ -281,9 +405,7 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
     build(r, true);
   }
   const RmtTrainConfig& c = r.cfg;
-  Parameter* word = r.model->backbone().params().find(r.model->backbone().prefix() +
-                                                      "embeddings.word_embeddings.weight");
-  MNEMO_CHECK(word != nullptr, "backbone has no word embeddings");
+  Parameter* word = &r.model->word_embeddings();
   Tape tape, scratch(Tape::Mode::Inference);
   Timer timer;
   RmtTrainSummary sum;
@@ -297,9 +419,9 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
          (limits.max_total_steps <= 0 || r.step < limits.max_total_steps)) {
     const int64_t S = r.cur->batch_segments(r.rng);
     RmtBatch batch = r.train->batch(r.rng, c.batch, S);
-    r.model->backbone().params().zero_grad();
-    r.model->memory_params().zero_grad();
-    RmtResult res = rmt_forward(*r.model, tape, scratch, batch, c.bptt_depth);
+    r.model->backbone().zero_grad();
+    r.model->memory().zero_grad();
+    Outcome res = r.model->run(tape, scratch, batch, c.bptt_depth);
     if (c.freeze_embeddings) word->grad.fill(0.0f);
     const double norm = global_norm_clip(r);
     const double lr = c.lr * (c.warmup > 0 ? std::min(1.0, double(r.step + 1) / double(c.warmup)) : 1.0);

@@ -1,7 +1,7 @@
 #pragma once
-// Training the RMT encoder on a long-context task (memorize, detect, reasoning) with the curriculum
-// (train/curriculum.h), backpropagation through time over all segments or the last k, AdamW, clipping, and a
-// checkpoint that resumes bit for bit.
+// Training the RMT (encoder or decoder variant) on a long-context task (memorize, detect, reasoning, qa1..qa4) with
+// the curriculum (train/curriculum.h), backpropagation through time over all segments or the last k, AdamW,
+// clipping, and a checkpoint that resumes bit for bit.
 //
 // Samples are made on the fly by the task builders (tasks/long_context.h) from the corpus' train split, each
 // exactly S * L tokens of input + " " + question, so the question ends the last segment; validation samples come
@@ -26,10 +26,16 @@
 namespace mnemo {
 
 struct RmtTrainConfig {
-  std::string init;       // pretrained BERT directory (its vocab.txt is the tokenizer unless `tokenizer` is set)
-  std::string tokenizer;  // tokenizer path (a model directory, vocab.txt or tokenizer.json); "" = init
+  // "encoder" (memory/rmt.h, a 6-way head on [CLS]) or "decoder" (memory/rmt_decoder.h, the LM loss on the answer
+  // word and EOS; validation accuracy = every answer token is the argmax, i.e. greedy decoding gives the answer).
+  std::string variant = "encoder";
+  // Pretrained model: a BERT directory (encoder); a GGUF Llama file or an HF Llama directory (decoder). Its
+  // tokenizer is used unless `tokenizer` is set.
+  std::string init;
+  std::string tokenizer;  // tokenizer path (a model directory, vocab.txt, tokenizer.json or GGUF); "" = init
   std::string corpus_dir = "data/corpus";
   std::string task = "memorize";
+  int64_t facts_min = 0, facts_max = 0;  // story sentences of qa1..qa3 (0 = the task's default range)
   int64_t num_mem_tokens = 10, segment_tokens = 64;
   int64_t batch = 32, bptt_depth = 0;
   double lr = 1e-4, clip = 1.0;

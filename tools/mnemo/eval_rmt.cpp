@@ -1,5 +1,6 @@
 // mnemo eval rmt --model DIR (--data FILE.jsonl | --task NAME --segments N[,N...] --count K) [--json]:
-// accuracy of an RMT encoder, with tokens, segments, time and peak resident memory (docs/rmt.md).
+// accuracy of an RMT (encoder: the label of the head; decoder: the first word of the greedy answer), with tokens,
+// segments, time and peak resident memory (docs/rmt.md).
 #include <cstdio>
 #include <sstream>
 
@@ -9,8 +10,8 @@
 #include "base/timer.h"
 #include "eval/rmt_eval.h"
 #include "eval_verbs.h"
+#include "io/gguf_tokenizer.h"
 #include "memory/rmt_dir.h"
-#include "text/tokenizer.h"
 
 namespace mnemo::cli {
 namespace {
@@ -46,31 +47,36 @@ int run_eval_rmt(Args& args) {
   g.batch = args.get_int("--batch", g.batch);
   g.attention_out = args.get_or("--attention-out", "");
   g.attention_first = args.get_int("--attention-first", g.attention_first);
+  const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
+  if (facts_max > 0) {
+    if (facts_min > facts_max) throw Error(cat("--facts-min ", facts_min, " exceeds --facts-max ", facts_max));
+    g.story.qa1_min = g.story.qa2_min = g.story.qa3_min = int(std::max<int64_t>(1, facts_min));
+    g.story.qa1_max = g.story.qa2_max = g.story.qa3_max = int(facts_max);
+  }
   const bool json = args.flag("--json");
   const bool show = args.flag("--show");  // print each generated sample: the fact, where it is, the answer
   args.finish();
   if (data && !segs.empty()) throw Error("give --data FILE or --segments N (generate), not both");
   if (!data && segs.empty()) throw Error("give --data FILE.jsonl, or --segments N[,N...] to generate samples");
 
-  auto model = load_rmt(dir);
-  // The tokenizer: --tokenizer, else the model directory's, else the base model's (delta directories).
-  std::string tp = tok_path;
-  if (tp.empty()) {
-    tp = dir;
-    if (!file_exists(join_path(dir, "vocab.txt")) && !file_exists(join_path(dir, "tokenizer.json"))) {
-      Json cfg = Json::parse(read_file(join_path(dir, "config.json")));
-      std::string base = cfg["rmt"].string_or("delta_of", "");
-      if (!base.empty()) tp = base[0] == '/' ? base : join_path(dir, base);
-    }
-  }
-  auto tok = load_tokenizer(tp);
+  const bool decoder = rmt_variant(dir) == "decoder";
+  std::unique_ptr<RmtEncoder> encoder;
+  std::unique_ptr<RmtDecoder> dec;
+  if (decoder) dec = load_rmt_decoder(dir);
+  else encoder = load_rmt(dir);
+  // The tokenizer: --tokenizer, else the model directory's, else the one it names or its base's (delta form).
+  auto tok = load_any_tokenizer(tok_path.empty() ? rmt_tokenizer_path(dir) : tok_path);
+  const int64_t L = decoder ? dec->config().segment_tokens : encoder->config().segment_tokens;
+  const int64_t m = decoder ? dec->config().num_mem_tokens : encoder->config().num_mem_tokens;
 
   Json out = Json::object();
   out["model"] = dir;
-  out["segment_tokens"] = model->config().segment_tokens;
-  out["num_mem_tokens"] = model->config().num_mem_tokens;
+  out["variant"] = decoder ? "decoder" : "encoder";
+  out["segment_tokens"] = L;
+  out["num_mem_tokens"] = m;
   if (data) {
-    RmtEvalResult r = eval_rmt_file(*model, *tok, *data, g.batch);
+    RmtEvalResult r = decoder ? eval_rmt_decoder_file(*dec, *tok, *data, g.batch)
+                              : eval_rmt_file(*encoder, *tok, *data, g.batch);
     out["data"] = *data;
     const Json rj = r.to_json();  // named: iterating a temporary's member would dangle
     for (auto& [k, v] : rj.as_object()) out[k] = v;
@@ -83,14 +89,14 @@ int run_eval_rmt(Args& args) {
     out["task"] = g.task;
     for (int64_t S : parse_list(segs, "--segments")) {
       g.segments = S;
-      RmtEvalResult r = eval_rmt_generated(*model, *tok, g);
+      RmtEvalResult r = decoder ? eval_rmt_decoder_generated(*dec, *tok, g) : eval_rmt_generated(*encoder, *tok, g);
       Json row = r.to_json();
       row["segments"] = S;
       row["seconds_per_segment_step"] = r.segments ? r.seconds / double(r.segments) : 0.0;
       rows.push_back(row);
       if (!json)
         std::printf("%s S=%lld (%lld tokens each): accuracy %.4f (%lld/%lld), %.2f s, %.4f s/segment, peak RSS %.1f MB\n",
-                    g.task.c_str(), (long long)S, (long long)(S * model->config().segment_tokens), r.accuracy(),
+                    g.task.c_str(), (long long)S, (long long)(S * L), r.accuracy(),
                     (long long)r.correct, (long long)r.count, r.seconds,
                     r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
       if (show && !json)

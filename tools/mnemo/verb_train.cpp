@@ -1,5 +1,5 @@
-// mnemo train: `mnemo train rmt ...` trains the Recurrent Memory Transformer (encoder variant) with the curriculum
-// (docs/rmt.md); every other form goes to the LM/MLM trainer (train_lm.h).
+// mnemo train: `mnemo train rmt ...` trains the Recurrent Memory Transformer (encoder or decoder variant) with the
+// curriculum (docs/rmt.md); every other form goes to the LM/MLM trainer (train_lm.h).
 #include <cstdio>
 #include <filesystem>
 
@@ -16,17 +16,19 @@ namespace {
 using namespace mnemo;
 
 // mnemo train rmt --export SRC --base BASE --out DST: SRC (a full RMT directory) as a small delta directory
-// against the pretrained BASE it was fine-tuned from (memory/rmt_dir.h), with the tokenizer files.
+// against the pretrained BASE it was fine-tuned from (memory/rmt_dir.h: a BERT directory for the encoder, a GGUF
+// file or HF Llama directory for the decoder), with the tokenizer files when SRC has them.
 int export_delta(cli::Args& args, const std::string& src) {
   const std::string base = args.require("--base");
   const std::string out = args.require("--out");
   const bool json = args.flag("--json");
   args.finish();
-  auto model = load_rmt(src);
+  const std::string variant = rmt_variant(src);
   make_directories(out);
   const std::string ref = std::filesystem::relative(std::filesystem::absolute(base),
                                                     std::filesystem::absolute(out)).string();
-  save_rmt_delta(out, *model, base, ref);
+  if (variant == "decoder") save_rmt_decoder_delta(out, *load_rmt_decoder(src), base, ref);
+  else save_rmt_delta(out, *load_rmt(src), base, ref);
   copy_tokenizer_files(src, out);
   Json j = Json::object();
   j["out"] = out;
@@ -61,10 +63,13 @@ int run_train_rmt(cli::Args& args) {
     s = resume_rmt(out, limits);
   } else {
     RmtTrainConfig c;
+    c.variant = args.get_or("--variant", c.variant);
     c.init = args.require("--init");
     c.tokenizer = args.get_or("--tokenizer", "");
     c.corpus_dir = args.get_or("--corpus", c.corpus_dir);
     c.task = args.get_or("--task", c.task);
+    c.facts_min = args.get_int("--facts-min", c.facts_min);
+    c.facts_max = args.get_int("--facts-max", c.facts_max);
     c.num_mem_tokens = args.get_int("--mem", c.num_mem_tokens);
     c.segment_tokens = args.get_int("--segment-tokens", c.segment_tokens);
     c.batch = args.get_int("--batch", c.batch);
