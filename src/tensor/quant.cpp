@@ -1,6 +1,7 @@
 #include "tensor/quant.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -917,6 +918,22 @@ void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_
 #else
   ref::quant_matvec_q8(t, y, W, x, rows);
 #endif
+}
+
+// ============================================================================================== decode product
+
+namespace {
+std::atomic<bool> use_int8_decode{false};
+}
+
+void set_int8_decode(bool on) { use_int8_decode.store(on); }
+bool int8_decode() { return use_int8_decode.load(); }
+
+void decode_matvec(QType t, float* y, const void* W, const float* x, int64_t rows, int64_t cols) {
+  if (!int8_decode() || !quant_matvec_q8_supported(t)) return quant_matvec(t, y, W, x, rows, cols);
+  thread_local Q8Vector xq;  // (cols) this thread's quantized x; storage reused call to call
+  quantize_q8_vector(x, cols, &xq);
+  quant_matvec_q8(t, y, W, xq, rows);
 }
 
 }  // namespace mnemo

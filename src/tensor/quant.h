@@ -205,6 +205,17 @@ bool quant_matvec_q8_supported(QType t);
 // y (rows) = W (rows, x.n) @ x.
 void quant_matvec_q8(QType t, float* y, const void* W, const Q8Vector& x, int64_t rows);
 
+// ---- the decode product ----
+// Decoding one token multiplies every weight matrix by one activation vector. decode_matvec is quant_matvec (fp32
+// x: equal to dequantize-then-fp32 up to summation order) unless set_int8_decode(true): then the types with an
+// integer kernel (Q4_0, Q4_1, Q8_0) go through quant_matvec_q8, x quantized inside the call (well under a
+// microsecond at these sizes, less than sharing one buffer between the pool's workers). Off by default: the
+// library's results match fp32 references; `mnemo generate` and `chat` turn it on (docs/llama.md).
+void set_int8_decode(bool on);
+bool int8_decode();
+// y (rows) = W (rows, cols; rows of type t) @ x (cols).
+void decode_matvec(QType t, float* y, const void* W, const float* x, int64_t rows, int64_t cols);
+
 namespace ref {
 void dequantize_row(QType t, const void* in, float* out, int64_t n);
 void quant_matvec(QType t, float* y, const void* W, const float* x, int64_t rows, int64_t cols);

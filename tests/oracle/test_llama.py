@@ -192,8 +192,10 @@ def test_convert_loads_in_transformers(tmp_path, hf_smollm2, dtype):
 def test_generate_greedy_matches_transformers(tmp_path, hf_smollm2):
     ids_file = tmp_path / "ids.json"
     ids_file.write_text(json.dumps(SENTENCE_IDS))
+    # --fp32-decode: generate's default 8-bit activations are held to fp32 decoding in tests/llama instead
+    # (llama.cpp's tolerances); here the ids must be transformers' exactly.
     r = subprocess.run([_mnemo(), "generate", "--model", SMOLLM2, "--ids", str(ids_file), "--max-tokens", "16",
-                        "--ignore-eos", "--json"], capture_output=True, text=True, timeout=600)
+                        "--ignore-eos", "--json", "--fp32-decode"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)["ids"]
     want = []
@@ -209,8 +211,10 @@ def test_generate_greedy_matches_transformers(tmp_path, hf_smollm2):
 def test_chat_answers_in_chatml():
     if not os.path.exists(SMOLLM2):
         pytest.skip(f"{SMOLLM2} not set up")
+    # --fp32-decode: the first reply token is a near tie ("The" 25.33 vs "L" 25.24 in fp32), which chat's default
+    # 8-bit activations flip (docs/llama.md, "Exactness"); this checks the template, not that rounding.
     r = subprocess.run([_mnemo(), "chat", "--model", SMOLLM2, "--message", "What is the capital of France?",
-                        "--max-tokens", "32", "--json"], capture_output=True, text=True, timeout=600)
+                        "--max-tokens", "32", "--json", "--fp32-decode"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "Paris" in json.loads(r.stdout)["reply"]
 

@@ -391,3 +391,29 @@ TEST(Quant, Q8MatvecIsExactAtTheExtremeQuants) {
     check(QType::Q4_1, w41.data(), 2, [&](int64_t r, int j) { return (r == 0 || j >= 16 ? 15.0 : 0.0) + 1.0; });
   }
 }
+
+TEST(Quant, DecodeMatvecTakesTheInt8PathOnlyWhenAskedAndSupported) {
+  std::mt19937 gen(23);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t rows = 40, cols = 96;
+  std::vector<float> x(static_cast<size_t>(cols));
+  for (auto& v : x) v = normal(gen);
+  Q8Vector xq;
+  quantize_q8_vector(x.data(), cols, &xq);
+  for (QType t : {QType::Q4_0, QType::Q4_1, QType::Q8_0, QType::Q5_1, QType::F16}) {
+    std::vector<uint8_t> W = random_row(t, rows * cols, gen);
+    std::vector<float> fp32x(static_cast<size_t>(rows)), int8x(static_cast<size_t>(rows)), got(static_cast<size_t>(rows));
+    quant_matvec(t, fp32x.data(), W.data(), x.data(), rows, cols);
+    if (quant_matvec_q8_supported(t)) quant_matvec_q8(t, int8x.data(), W.data(), xq, rows);
+    else int8x = fp32x;  // no integer kernel: the fp32-x product either way
+    decode_matvec(t, got.data(), W.data(), x.data(), rows, cols);
+    EXPECT_EQ(got, fp32x) << qtype_name(uint32_t(t));
+    set_int8_decode(true);
+    decode_matvec(t, got.data(), W.data(), x.data(), rows, cols);
+    set_int8_decode(false);
+    EXPECT_EQ(got, int8x) << qtype_name(uint32_t(t));
+    if (quant_matvec_q8_supported(t)) {
+      EXPECT_NE(int8x, fp32x) << qtype_name(uint32_t(t));  // the two paths do differ
+    }
+  }
+}

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "io/llama_loader.h"
 #include "lm_common.h"
+#include "tensor/quant.h"
 
 namespace {
 
@@ -111,6 +112,9 @@ int run(cli::Args& args) {
   const double temperature = args.get_double("--temperature", 0.0);
   const uint64_t seed = uint64_t(args.get_int("--seed", 0));
   const bool json = args.flag("--json");
+  // Decode steps multiply the quantized weights by 8-bit activations (llama.cpp's scheme, about 2x faster here);
+  // --fp32-decode keeps them fp32, as transformers computes (docs/llama.md, "Exactness").
+  set_int8_decode(!args.flag("--fp32-decode"));
   args.finish();
   if (json && !message) throw Error("--json needs --message (one exchange)");
   auto tok = lm::tokenizer_for(model);

@@ -19,6 +19,7 @@
 #include "lm_common.h"
 #include "memory/bounded_kv_cache.h"
 #include "memory/make_cache.h"
+#include "tensor/quant.h"
 
 namespace {
 
@@ -58,6 +59,9 @@ int run(cli::Args& args) {
   const std::string memory = args.get_or("--memory", "full");
   const std::string budget = args.get_or("--budget", "");
   const bool reposition = args.flag("--reposition");
+  // Decode steps multiply the quantized weights by 8-bit activations (llama.cpp's scheme, about 2x faster here);
+  // --fp32-decode keeps them fp32, as transformers computes (docs/llama.md, "Exactness").
+  set_int8_decode(!args.flag("--fp32-decode"));
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> ids = lm::read_input_ids(args, model, true, &tok);
   args.finish();
