@@ -189,7 +189,7 @@ LlamaRunner::LlamaRunner(const LlamaConfig& cfg, LlamaWeights weights, int64_t m
 
 void LlamaRunner::linear(float* out, const float* x, const WeightRef& W, int64_t n) {
   const int64_t rows = W.rows, cols = W.cols;
-  if (n == 1) return quant_matvec(W.type, out, W.data, x, rows, cols);
+  if (n == 1) return decode_matvec(W.type, out, W.data, x, rows, cols);
   if (W.type == QType::F32) return linear_forward(out, x, static_cast<const float*>(W.data), nullptr, n, cols, rows);
   const int64_t chunk = std::max<int64_t>(1, kWeightChunk / cols), rb = row_bytes(W.type, cols);
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
@@ -280,7 +280,7 @@ inline int64_t split(int64_t rows, int ith, int nth) { return rows * ith / nth; 
 void matvec_rows(float* y, const WeightRef& W, const float* x, int64_t r0, int64_t r1) {
   if (r1 <= r0) return;
   const int64_t rb = row_bytes(W.type, W.cols);
-  quant_matvec(W.type, y + r0, static_cast<const char*>(W.data) + r0 * rb, x, r1 - r0, W.cols);
+  decode_matvec(W.type, y + r0, static_cast<const char*>(W.data) + r0 * rb, x, r1 - r0, W.cols);
 }
 
 }  // namespace
