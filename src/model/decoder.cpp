@@ -5,6 +5,11 @@
 
 namespace mnemo {
 
+void Decoder::decode_batch(const int32_t* ids, const int64_t* pos, KvCache* const* caches, int64_t B, float* logits) {
+  if (B <= 0 || B > max_batch()) throw Error(cat("decode_batch: ", B, " sequences (1 to ", max_batch(), ")"));
+  for (int64_t b = 0; b < B; ++b) forward(ids + b, 1, pos[b], *caches[b], logits + b * vocab_size(), false);
+}
+
 namespace {
 
 class Gpt2Decoder : public Decoder {

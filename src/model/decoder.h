@@ -30,7 +30,12 @@ class Decoder {
   // attention probabilities.
   virtual void forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
                        const LayerObserver* observer = nullptr) = 0;
-  // Largest n one forward() call takes (callers split longer runs).
+  // One new token for each of B independent sequences (1 <= B <= max_batch()): token ids[b] at position pos[b],
+  // appended to *caches[b] (B distinct caches); logits (B, V). The default decodes the sequences one after another;
+  // a decoder that reads each weight matrix once for all B (LlamaRunner) overrides it. Each sequence's logits
+  // equal forward() on its own up to fp32 summation order.
+  virtual void decode_batch(const int32_t* ids, const int64_t* pos, KvCache* const* caches, int64_t B, float* logits);
+  // Largest n one forward() call takes (callers split longer runs), and largest B of decode_batch().
   virtual int64_t max_batch() const = 0;
   // The end-of-sequence id generation stops at; -1 when the model does not say (the tokenizer may).
   virtual int64_t eos_token_id() const { return -1; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "autograd/ops.h"
 #include "base/error.h"
@@ -10,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "tensor/kernels.h"
 #include "tensor/llama_kernels.h"
+#include "tensor/quant_matmat.h"
 
 namespace mnemo {
 
@@ -160,6 +162,9 @@ constexpr int64_t kWeightChunk = int64_t(1) << 20;  // floats of dequantized wei
 // Below this many (query head x entry) scores a decode step's attention runs on one thread (waking the pool
 // costs more than it saves).
 constexpr int64_t kParallelScores = 4096;
+// Up to this many rows (tokens of one run, or sequences of a batched decode step) a projection reads each weight
+// row once for all rows (quant_matmat); beyond it, dequantized blocks of rows and a GEMM are faster.
+constexpr int64_t kFewRows = 16;
 }  // namespace
 
 LlamaRunner::LlamaRunner(const LlamaConfig& cfg, LlamaWeights weights, int64_t max_batch, int64_t max_context)
@@ -276,75 +281,101 @@ namespace {
 // Rows [split(rows, ith, nth), split(rows, ith + 1, nth)) of a matrix are worker ith's.
 inline int64_t split(int64_t rows, int ith, int nth) { return rows * ith / nth; }
 
-// y[r0, r1) = W[r0, r1) x, on the calling worker.
-void matvec_rows(float* y, const WeightRef& W, const float* x, int64_t r0, int64_t r1) {
-  if (r1 <= r0) return;
-  const int64_t rb = row_bytes(W.type, W.cols);
-  decode_matvec(W.type, y + r0, static_cast<const char*>(W.data) + r0 * rb, x, r1 - r0, W.cols);
-}
-
 }  // namespace
 
-void LlamaRunner::matvecs(std::initializer_list<std::pair<const WeightRef*, float*>> mats, const float* x) {
+void LlamaRunner::project(std::initializer_list<std::pair<const WeightRef*, float*>> mats, const float* x, int64_t n) {
+  if (n > kFewRows) {
+    for (const auto& [W, y] : mats) linear(y, x, *W, n);
+    return;
+  }
   // One pool wake for several matrices that read the same input (q, k, v; gate, up); each worker takes the same
   // share of rows of every matrix, so each output row is computed by one worker in a fixed order.
   parallel_run([&](int ith, int nth) {
-    for (const auto& [W, y] : mats) matvec_rows(y, *W, x, split(W->rows, ith, nth), split(W->rows, ith + 1, nth));
+    for (const auto& [W, y] : mats) {
+      const int64_t r0 = split(W->rows, ith, nth), r1 = split(W->rows, ith + 1, nth);
+      if (r1 <= r0) continue;
+      const char* rows = static_cast<const char*>(W->data) + r0 * row_bytes(W->type, W->cols);
+      if (n == 1) {
+        decode_matvec(W->type, y + r0, rows, x, r1 - r0, W->cols);
+      } else {  // a few sequences' tokens: each weight row read and decoded once for all n
+        quant_matmat(W->type, y + r0, W->rows, rows, x, r1 - r0, W->cols, n);
+      }
+    }
   });
 }
 
-void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
-                          const LayerObserver* observer) {
-  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
-  const int64_t I = cfg_.intermediate_size, V = cfg_.vocab_size;
-  if (n <= 0 || n > max_batch_) throw Error(cat("Llama: ", n, " tokens in one call (1 to ", max_batch_, ")"));
-  if (pos < 0) throw Error(cat("Llama: negative position ", pos));
-  for (int64_t i = 0; i < n; ++i)
-    if (ids[i] < 0 || ids[i] >= V) throw Error(cat("Llama: token id ", ids[i], " outside the vocabulary of ", V));
-  const int64_t erb = row_bytes(w_.embed.type, C);
-  float *x = x_.data(), *h = h_.data(), *att = att_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data();
+void LlamaRunner::embed(const int32_t* ids, int64_t n) {
+  const int64_t C = cfg_.hidden_size, V = cfg_.vocab_size, erb = row_bytes(w_.embed.type, C);
   for (int64_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || ids[i] >= V) throw Error(cat("Llama: token id ", ids[i], " outside the vocabulary of ", V));
-    dequantize_row(w_.embed.type, static_cast<const char*>(w_.embed.data) + ids[i] * erb, x + i * C, C);  // (n, C)
-    pos_[size_t(i)] = pos + i;
+    dequantize_row(w_.embed.type, static_cast<const char*>(w_.embed.data) + ids[i] * erb, x_.data() + i * C, C);
   }
+}
+
+void LlamaRunner::blocks(int64_t n, const std::function<void(int layer)>& attend) {
+  const int64_t C = cfg_.hidden_size, hd = cfg_.hd(), H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
+  const int64_t I = cfg_.intermediate_size;
+  float *x = x_.data(), *h = h_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data();
   rope_tables(cos_.data(), sin_.data(), pos_.data(), inv_freq_.data(), n, hd / 2);  // (n, hd/2) each
   const float eps = cfg_.rms_norm_eps;
   for (int l = 0; l < n_layer(); ++l) {
     const LlamaWeights::Layer& L = w_.layers[size_t(l)];
     rmsnorm_forward(h, nullptr, x, L.attn_norm, n, C, eps);  // (n, C)
-    if (n == 1) {
-      matvecs({{&L.q, q}, {&L.k, k}, {&L.v, v}}, h);
-    } else {
-      linear(q, h, L.q, n);  // (n, H*hd)
-      linear(k, h, L.k, n);  // (n, Hkv*hd)
-      linear(v, h, L.v, n);  // (n, Hkv*hd)
-    }
+    project({{&L.q, q}, {&L.k, k}, {&L.v, v}}, h, n);  // (n, H*hd), (n, Hkv*hd) x2
     rope_forward(q, q, cos_.data(), sin_.data(), n, H, hd);
     rope_forward(k, k, cos_.data(), sin_.data(), n, Hkv, hd);
-    for (int64_t i = 0; i < n; ++i) cache.append(l, pos + i, k + i * Hkv * hd, v + i * Hkv * hd);
-    attention(att, q, n, pos, cache, l, observer);  // (n, H*hd)
-    linear(h, att, L.o, n);                         // (n, C)
+    attend(l);                      // att_ (n, H*hd) from q, k, v and the cache(s)
+    project({{&L.o, h}}, att_.data(), n);  // (n, C)
     for (int64_t i = 0; i < n * C; ++i) x[i] += h[i];
     rmsnorm_forward(h, nullptr, x, L.ffn_norm, n, C, eps);
-    if (n == 1) {
-      matvecs({{&L.gate, gate_.data()}, {&L.up, up_.data()}}, h);
-    } else {
-      linear(gate_.data(), h, L.gate, n);  // (n, I)
-      linear(up_.data(), h, L.up, n);      // (n, I)
-    }
+    project({{&L.gate, gate_.data()}, {&L.up, up_.data()}}, h, n);  // (n, I) x2
     swiglu_forward(gate_.data(), gate_.data(), up_.data(), n * I);
-    linear(h, gate_.data(), L.down, n);  // (n, C)
+    project({{&L.down, h}}, gate_.data(), n);  // (n, C)
     for (int64_t i = 0; i < n * C; ++i) x[i] += h[i];
   }
+}
+
+void LlamaRunner::forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
+                          const LayerObserver* observer) {
+  const int64_t C = cfg_.hidden_size, kvw = cfg_.num_key_value_heads * cfg_.hd();
+  if (n <= 0 || n > max_batch_) throw Error(cat("Llama: ", n, " tokens in one call (1 to ", max_batch_, ")"));
+  if (pos < 0) throw Error(cat("Llama: negative position ", pos));
+  embed(ids, n);  // x_ (n, C)
+  for (int64_t i = 0; i < n; ++i) pos_[size_t(i)] = pos + i;
+  blocks(n, [&](int l) {
+    for (int64_t i = 0; i < n; ++i) cache.append(l, pos + i, k_.data() + i * kvw, v_.data() + i * kvw);
+    attention(att_.data(), q_.data(), n, pos, cache, l, observer);  // (n, H*hd)
+  });
+  float* x = x_.data();
   if (all_logits) {
-    rmsnorm_forward(x, nullptr, x, w_.norm, n, C, eps);
-    linear(logits, x, w_.lm_head, n);  // (n, V)
+    rmsnorm_forward(x, nullptr, x, w_.norm, n, C, cfg_.rms_norm_eps);
+    project({{&w_.lm_head, logits}}, x, n);  // (n, V)
   } else {
     float* last = x + (n - 1) * C;
-    rmsnorm_forward(last, nullptr, last, w_.norm, 1, C, eps);
-    linear(logits, last, w_.lm_head, 1);  // (V)
+    rmsnorm_forward(last, nullptr, last, w_.norm, 1, C, cfg_.rms_norm_eps);
+    project({{&w_.lm_head, logits}}, last, 1);  // (V)
   }
+}
+
+void LlamaRunner::decode_batch(const int32_t* ids, const int64_t* pos, KvCache* const* caches, int64_t B,
+                               float* logits) {
+  const int64_t C = cfg_.hidden_size, qw = cfg_.num_attention_heads * cfg_.hd();
+  const int64_t kvw = cfg_.num_key_value_heads * cfg_.hd();
+  if (B <= 0 || B > max_batch_) throw Error(cat("Llama: ", B, " sequences in one step (1 to ", max_batch_, ")"));
+  for (int64_t b = 0; b < B; ++b) {
+    if (pos[b] < 0) throw Error(cat("Llama: negative position ", pos[b]));
+    for (int64_t c = 0; c < b; ++c) MNEMO_CHECK(caches[b] != caches[c], "decode_batch: sequences share a cache");
+  }
+  embed(ids, B);  // x_ (B, C): one token per sequence
+  std::copy(pos, pos + B, pos_.begin());
+  blocks(B, [&](int l) {
+    for (int64_t b = 0; b < B; ++b) {
+      caches[b]->append(l, pos[b], k_.data() + b * kvw, v_.data() + b * kvw);
+      attention(att_.data() + b * qw, q_.data() + b * qw, 1, pos[b], *caches[b], l, nullptr);  // (H*hd)
+    }
+  });
+  rmsnorm_forward(x_.data(), nullptr, x_.data(), w_.norm, B, C, cfg_.rms_norm_eps);
+  project({{&w_.lm_head, logits}}, x_.data(), B);  // (B, V)
 }
 
 // ---------------------------------------------------------------- training (autograd tape)

@@ -11,6 +11,7 @@
 //     matrix; a run of tokens (prefill) dequantizes each weight block of rows once into scratch and multiplies
 //     with GEMM. Keys are cached after rotation. All scratch is sized at construction.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -82,14 +83,24 @@ class LlamaRunner : public Decoder {
   int64_t eos_token_id() const override { return cfg_.eos_token_id; }
   void forward(const int32_t* ids, int64_t n, int64_t pos, KvCache& cache, float* logits, bool all_logits,
                const LayerObserver* observer = nullptr) override;
+  // B sequences, one token each: every weight matrix is read and decoded once per step for all B (quant_matmat,
+  // fp32 activations even under set_int8_decode; B = 1 is forward()'s own single-token path).
+  void decode_batch(const int32_t* ids, const int64_t* pos, KvCache* const* caches, int64_t B,
+                    float* logits) override;
 
  private:
-  // Several matrix-vector products over the same input x in one parallel region (decode).
-  void matvecs(std::initializer_list<std::pair<const WeightRef*, float*>> mats, const float* x);
-  // out (n, W.rows) = x (n, W.cols) @ W^T.
+  // y (n, W.rows) = x (n, W.cols) @ W^T for each (W, y) of matrices that read the same x, in one parallel region:
+  // a matvec (n = 1), a multi-vector matvec (a few rows), or linear() (long runs).
+  void project(std::initializer_list<std::pair<const WeightRef*, float*>> mats, const float* x, int64_t n);
+  // out (n, W.rows) = x (n, W.cols) @ W^T by dequantized blocks of rows and GEMM.
   void linear(float* out, const float* x, const WeightRef& W, int64_t n);
   void attention(float* out, const float* q, int64_t n, int64_t pos, KvCache& cache, int layer,
                  const LayerObserver* observer);
+  // x_ (n, C) = embeddings of ids (n).
+  void embed(const int32_t* ids, int64_t n);
+  // The blocks over x_ (n, C) in place, rows at positions pos_ (n); attend(layer) fills att_ (n, H*hd) from q_, k_,
+  // v_ (rotated) — one sequence's run (forward) or n sequences' single tokens (decode_batch).
+  void blocks(int64_t n, const std::function<void(int layer)>& attend);
 
   LlamaConfig cfg_;
   LlamaWeights w_;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 
 #include "base/error.h"
 #include "base/rng.h"
@@ -203,5 +204,116 @@ TEST(BoundedKvCache, PromptReducedInOneStepSeesEveryRow) {
     }
     model.forward(&ids[0], 1, cache_position(*cache, 50), *cache, logits.data(), false);
     EXPECT_EQ(cache->size(0), 16);
+  }
+}
+
+// ---- several sequences in one step ----
+
+namespace {
+
+// A Llama whose matrices are Q4_1 (as SmolLM2's GGUF): each matrix quantized row by row; `owner` keeps the blocks.
+LlamaWeights quantized(const Llama& llama) {
+  auto blocks = std::make_shared<std::vector<std::vector<char>>>();
+  auto q41 = [&](const WeightRef& w) {
+    WeightRef q = w;
+    q.type = QType::Q4_1;
+    const int64_t rb = row_bytes(QType::Q4_1, w.cols);
+    blocks->emplace_back(size_t(w.rows * rb));
+    for (int64_t r = 0; r < w.rows; ++r)
+      quantize_row(QType::Q4_1, static_cast<const float*>(w.data) + r * w.cols, blocks->back().data() + r * rb, w.cols);
+    q.data = blocks->back().data();
+    return q;
+  };
+  LlamaWeights w = llama.weights();
+  blocks->reserve(w.layers.size() * 7 + 2);
+  w.embed = w.lm_head = q41(w.embed);  // tied
+  for (auto& L : w.layers)
+    for (WeightRef* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) *m = q41(*m);
+  w.owner = blocks;
+  return w;
+}
+
+}  // namespace
+
+TEST(DecodeBatch, EachSequenceMatchesItsDecodingAlone) {
+  // Three sequences of different lengths decode together (joining and dropping out), each on its own cache;
+  // every sequence's logits must match decoding it alone: exactly for one sequence per step (the same matvecs),
+  // to fp32 summation order for several (one GEMM over the step's rows instead of a matvec per row).
+  LlamaConfig c = tiny_config();
+  c.intermediate_size = 64;  // Q4_1 rows are whole blocks of 32
+  Llama llama(c);
+  llama.init_random(7);
+  for (auto& p : llama.params().all())  // far from uniform attention, so evictions and positions matter
+    if (p.value.rank() == 2)
+      for (int64_t i = 0; i < p.value.numel(); ++i) p.value.data()[i] *= 10.0f;
+  for (const bool q41 : {false, true}) {
+    LlamaRunner model(c, q41 ? quantized(llama) : llama.weights(), 64, 256);
+    const int64_t V = model.vocab_size();
+    Rng rng(3);
+    const std::vector<int64_t> lengths = {90, 70, 45};
+    std::vector<std::vector<int32_t>> seqs;
+    for (int64_t n : lengths) {
+      seqs.emplace_back(size_t(n));
+      for (auto& id : seqs.back()) id = int32_t(rng.below(uint64_t(V)));
+    }
+    for (const char* memory : {"full", "tova", "h2o", "sink"}) {
+      SCOPED_TRACE(cat(memory, q41 ? " Q4_1" : " F32"));
+      const MemorySpec spec = parse_memory(memory, std::string(memory) == "full" ? "" : "24", 2);
+      CacheOptions opt;
+      opt.max_tokens = 90;
+      std::vector<std::unique_ptr<KvCache>> caches;
+      std::vector<std::vector<float>> alone;
+      for (const auto& s : seqs) {
+        caches.push_back(make_cache(spec, model, opt));
+        alone.push_back(decode(model, *caches.back(), s));
+        caches.back()->reset();
+      }
+      std::vector<std::vector<float>> got(seqs.size());
+      std::vector<float> logits(seqs.size() * size_t(V));
+      // Sequence s joins at step start[s] (as in continuous batching), so a step mixes positions.
+      const std::vector<int64_t> start = {0, 7, 50};
+      for (int64_t step_i = 0; step_i < 100; ++step_i) {
+        std::vector<int32_t> ids;
+        std::vector<int64_t> pos;
+        std::vector<KvCache*> step;
+        std::vector<size_t> who;
+        for (size_t s = 0; s < seqs.size(); ++s)
+          if (const int64_t t = step_i - start[s]; t >= 0 && t < lengths[s]) {
+            ids.push_back(seqs[s][size_t(t)]);
+            pos.push_back(cache_position(*caches[s], t));
+            step.push_back(caches[s].get());
+            who.push_back(s);
+          }
+        if (ids.empty()) continue;
+        model.decode_batch(ids.data(), pos.data(), step.data(), int64_t(ids.size()), logits.data());
+        for (size_t b = 0; b < who.size(); ++b)
+          got[who[b]].insert(got[who[b]].end(), logits.begin() + int64_t(b) * V, logits.begin() + int64_t(b + 1) * V);
+      }
+      for (size_t s = 0; s < seqs.size(); ++s) {
+        ASSERT_EQ(got[s].size(), alone[s].size());
+        float worst = 0, scale = 0;
+        for (size_t i = 0; i < got[s].size(); ++i) {
+          worst = std::max(worst, std::fabs(got[s][i] - alone[s][i]));
+          scale = std::max(scale, std::fabs(alone[s][i]));
+        }
+        // fp32 GEMM vs matvec: a few ulps per dot product, carried through 2 layers.
+        EXPECT_LT(worst, 2e-5f * scale) << "sequence " << s;
+      }
+      if (std::string(memory) != "full") {
+        EXPECT_EQ(caches[0]->size(0), 24);
+        EXPECT_EQ(static_cast<BoundedKvCache&>(*caches[0]).evicted(0), 90 - 24);
+      }
+    }
+    // One sequence per step is the single-token path itself: bit for bit.
+    auto full = make_cache(parse_memory("full", "", 2), model, CacheOptions{45, 1, false});
+    const std::vector<float> want = decode(model, *full, seqs[2]);
+    full->reset();
+    std::vector<float> one(static_cast<size_t>(V)), all;
+    for (int64_t t = 0; t < 45; ++t) {
+      KvCache* cp = full.get();
+      model.decode_batch(&seqs[2][size_t(t)], &t, &cp, 1, one.data());
+      all.insert(all.end(), one.begin(), one.end());
+    }
+    EXPECT_EQ(all, want);
   }
 }

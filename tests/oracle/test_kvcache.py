@@ -160,3 +160,35 @@ def test_bad_memory_flags_give_one_line(tmp_path, args, expect):
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], r.stderr
+
+
+def test_documents_decode_together(tmp_path, hf):
+    """--docs: several documents (and their windows) decode as one batch, each on its own bounded cache; every
+    document's NLL must equal decoding it alone (to fp32 summation order: one multi-vector product per step instead
+    of a matvec per document), and the totals must be their sums."""
+    _, ids, _ = hf
+    exe = os.environ.get("MNEMO_BIN")
+    if not exe:
+        pytest.skip("MNEMO_BIN not set (scripts/test sets it)")
+    docs = [ids, ids[5:50], ids[12:]]
+    f = tmp_path / "docs.jsonl"
+    f.write_text("".join(json.dumps({"id": f"doc{i}", "ids": d}) + "\n" for i, d in enumerate(docs)))
+    for memory in ([], ["--memory", "tova", "--budget", str(BUDGET)]):
+        alone = []
+        for d in docs:
+            g = tmp_path / "one.json"
+            g.write_text(json.dumps(d))
+            r = subprocess.run([exe, "perplexity", "--model", SMOLLM2, "--ids", str(g), "--json", *memory],
+                               capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            alone.append(json.loads(r.stdout))
+        r = subprocess.run([exe, "perplexity", "--model", SMOLLM2, "--docs", str(f), "--json", "--parallel", "3",
+                            *memory], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)
+        assert [d["id"] for d in res["documents"]] == ["doc0", "doc1", "doc2"]
+        for got, want in zip(res["documents"], alone):
+            assert got["tokens"] == want["tokens"]
+            assert got["nll"] == pytest.approx(want["nll"], rel=1e-5), memory
+        assert res["tokens"] == sum(a["tokens"] for a in alone)
+        assert res["nll"] == pytest.approx(sum(d["nll"] for d in res["documents"]), rel=1e-12)
