@@ -61,32 +61,9 @@ RmtEncoder::RmtEncoder(const BertConfig& backbone, const RmtConfig& rmt) : cfg_(
   bert_ = std::make_unique<Bert>(backbone);
   mem_params_.declare("rmt.memory", {cfg_.num_mem_tokens, backbone.hidden_size});  // (m,C)
   mem_params_.allocate();
-  // The backbone's parameters by HF name. This mirrors Bert::encode with one change (the memory rows replace the
-  // word embeddings), because Bert::encode takes ids only; HF BertModel's inputs_embeds is the same hook.
-  ParameterSet& ps = bert_->params();
-  auto idx = [&](const std::string& name) {
-    const Parameter* p = ps.find(bert_->prefix() + name);
-    MNEMO_CHECK(p != nullptr, "RMT: backbone has no parameter ", bert_->prefix(), name);
-    return int64_t(p - ps.all().data());
-  };
-  word_ = idx("embeddings.word_embeddings.weight");
-  pos_ = idx("embeddings.position_embeddings.weight");
-  type_ = idx("embeddings.token_type_embeddings.weight");
-  emb_ln_w_ = idx("embeddings.LayerNorm.weight");
-  emb_ln_b_ = idx("embeddings.LayerNorm.bias");
-  for (int64_t l = 0; l < backbone.num_hidden_layers; ++l) {
-    const std::string p = cat("encoder.layer.", l, ".");
-    Layer y;
-    y.q_w = idx(p + "attention.self.query.weight"), y.q_b = idx(p + "attention.self.query.bias");
-    y.k_w = idx(p + "attention.self.key.weight"), y.k_b = idx(p + "attention.self.key.bias");
-    y.v_w = idx(p + "attention.self.value.weight"), y.v_b = idx(p + "attention.self.value.bias");
-    y.ao_w = idx(p + "attention.output.dense.weight"), y.ao_b = idx(p + "attention.output.dense.bias");
-    y.ao_ln_w = idx(p + "attention.output.LayerNorm.weight"), y.ao_ln_b = idx(p + "attention.output.LayerNorm.bias");
-    y.i_w = idx(p + "intermediate.dense.weight"), y.i_b = idx(p + "intermediate.dense.bias");
-    y.o_w = idx(p + "output.dense.weight"), y.o_b = idx(p + "output.dense.bias");
-    y.o_ln_w = idx(p + "output.LayerNorm.weight"), y.o_ln_b = idx(p + "output.LayerNorm.bias");
-    layers_.push_back(y);
-  }
+  const Parameter* word = bert_->params().find(bert_->prefix() + "embeddings.word_embeddings.weight");
+  MNEMO_CHECK(word != nullptr, "RMT: backbone has no word embeddings");
+  word_ = int64_t(word - bert_->params().all().data());
 }
 
 void RmtEncoder::init_memory(uint64_t seed) {
@@ -94,41 +71,6 @@ void RmtEncoder::init_memory(uint64_t seed) {
 }
 
 Var RmtEncoder::initial_memory(Tape& t, int64_t B) { return repeat_memory(t, mem_params_, 0, B); }
-
-Var RmtEncoder::encode_embedded(Tape& t, const int32_t* ids, const uint8_t* key_valid, int64_t B, int64_t T,
-                                const std::vector<int64_t>& mem_rows, const Var& memory,
-                                const LayerObserver* observer) {
-  const BertConfig& bc = bert_->config();
-  const int64_t N = B * T, C = bc.hidden_size, H = bc.num_attention_heads;
-  ParameterSet& ps = bert_->params();
-  auto P = [&](int64_t i) { return ps.var(t, i); };
-  auto* pos = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));    // (N)
-  auto* types = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (N) all 0
-  for (int64_t n = 0; n < N; ++n) pos[n] = int32_t(n % T), types[n] = 0;
-  Var x = ag::embedding(t, ids, N, P(word_));     // (N,C)
-  x = ag::scatter_rows(t, x, mem_rows, memory);   // memory replaces the placeholders' word embeddings
-  x = ag::add(t, x, ag::embedding(t, types, N, P(type_)));
-  x = ag::add(t, x, ag::embedding(t, pos, N, P(pos_)));
-  x = ag::layernorm(t, x, P(emb_ln_w_), P(emb_ln_b_), bc.layer_norm_eps);
-  AttentionShape s;
-  s.B = B, s.Tq = T, s.Tk = T, s.H = H, s.Hkv = H, s.hs = C / H, s.causal = false;
-  const Gelu g = bc.gelu();
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& y = layers_[l];
-    Var q = ag::linear(t, x, P(y.q_w), P(y.q_b));  // (N,C) = (B,T,H,hs)
-    Var k = ag::linear(t, x, P(y.k_w), P(y.k_b));
-    Var v = ag::linear(t, x, P(y.v_w), P(y.v_b));
-    AttentionObserver per_layer;
-    if (observer) per_layer = [observer, l](const float* p, const AttentionShape& sh) { (*observer)(int(l), p, sh); };
-    Var a = ag::attention(t, q, k, v, s, key_valid, observer ? &per_layer : nullptr);  // (N,C)
-    a = ag::linear(t, a, P(y.ao_w), P(y.ao_b));
-    x = ag::layernorm(t, ag::add(t, a, x), P(y.ao_ln_w), P(y.ao_ln_b), bc.layer_norm_eps);  // post-LN
-    Var f = ag::gelu(t, ag::linear(t, x, P(y.i_w), P(y.i_b)), g);                             // (N,I)
-    f = ag::linear(t, f, P(y.o_w), P(y.o_b));
-    x = ag::layernorm(t, ag::add(t, f, x), P(y.o_ln_w), P(y.o_ln_b), bc.layer_norm_eps);
-  }
-  return x;  // (N,C)
-}
 
 RmtEncoder::SegmentOut RmtEncoder::segment(Tape& t, const int32_t* text, const int32_t* lengths, int64_t B,
                                            const Var& memory, const LayerObserver* observer) {
@@ -157,7 +99,9 @@ RmtEncoder::SegmentOut RmtEncoder::segment(Tape& t, const int32_t* text, const i
     std::fill(vrow, vrow + m + 3 + n, uint8_t(1));
   }
   SegmentOut out;
-  out.hidden = encode_embedded(t, ids, valid, B, T, mem_rows, memory, observer);  // (B*T, C)
+  // The memory replaces the placeholders' word embeddings (HF's inputs_embeds path).
+  Var x = ag::scatter_rows(t, bert_->embed_words(t, ids, N), mem_rows, memory);  // (N,C)
+  out.hidden = bert_->encode_embeds(t, x, nullptr, valid, B, T, observer);        // (B*T, C)
   out.memory = ag::select_rows(t, out.hidden, mem_rows);                           // (B*m, C)
   return out;
 }

@@ -75,18 +75,11 @@ class RmtEncoder {
   Var classify(Tape& t, const Var& hidden, int64_t B);
 
  private:
-  Var encode_embedded(Tape& t, const int32_t* ids, const uint8_t* key_valid, int64_t B, int64_t T,
-                      const std::vector<int64_t>& mem_rows, const Var& memory, const LayerObserver* observer);
 
   RmtConfig cfg_;
   std::unique_ptr<Bert> bert_;
   ParameterSet mem_params_;
-  // Indices of the backbone's parameters (looked up by HF name once).
-  struct Layer {
-    int64_t q_w, q_b, k_w, k_b, v_w, v_b, ao_w, ao_b, ao_ln_w, ao_ln_b, i_w, i_b, o_w, o_b, o_ln_w, o_ln_b;
-  };
-  int64_t word_, pos_, type_, emb_ln_w_, emb_ln_b_;
-  std::vector<Layer> layers_;
+  int64_t word_;  // the backbone's word embeddings (their std initialises the memory)
 };
 
 // A batch of S segments of B samples: the whole long input, for training and short evaluations.

@@ -74,20 +74,31 @@ void Bert::init_random(uint64_t seed) {
   }
 }
 
+Var Bert::embed_words(Tape& t, const int32_t* ids, int64_t N) {
+  for (int64_t i = 0; i < N; ++i)
+    if (ids[i] < 0 || ids[i] >= cfg_.vocab_size)
+      throw Error(cat("BERT: token id ", ids[i], " at index ", i, " outside the vocabulary [0, ", cfg_.vocab_size,
+                      ")"));
+  return ag::embedding(t, ids, N, params_.var(t, word_));  // (N,C)
+}
+
 Var Bert::encode(Tape& t, const int32_t* ids, const int32_t* token_types, const uint8_t* key_valid, int64_t B,
                  int64_t T, const LayerObserver* observer) {
+  return encode_embeds(t, embed_words(t, ids, B * T), token_types, key_valid, B, T, observer);
+}
+
+Var Bert::encode_embeds(Tape& t, const Var& inputs_embeds, const int32_t* token_types, const uint8_t* key_valid,
+                        int64_t B, int64_t T, const LayerObserver* observer) {
   const int64_t N = B * T, C = cfg_.hidden_size, H = cfg_.num_attention_heads;
   if (T > cfg_.max_position_embeddings)
     throw Error(cat("BERT: sequence of ", T, " tokens exceeds max_position_embeddings ",
                     cfg_.max_position_embeddings));
-  for (int64_t i = 0; i < N; ++i) {
-    if (ids[i] < 0 || ids[i] >= cfg_.vocab_size)
-      throw Error(cat("BERT: token id ", ids[i], " at index ", i, " outside the vocabulary [0, ", cfg_.vocab_size,
-                      ")"));
-    if (token_types && (token_types[i] < 0 || token_types[i] >= cfg_.type_vocab_size))
+  MNEMO_CHECK(inputs_embeds.value.numel() == N * C, "BERT: inputs_embeds ", shape_str(inputs_embeds.shape()),
+              " for B=", B, " T=", T);
+  for (int64_t i = 0; token_types && i < N; ++i)
+    if (token_types[i] < 0 || token_types[i] >= cfg_.type_vocab_size)
       throw Error(cat("BERT: token type ", token_types[i], " at index ", i, " outside [0, ", cfg_.type_vocab_size,
                       ")"));
-  }
   auto P = [&](int64_t i) { return params_.var(t, i); };
   auto* pos = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));    // (N)
   auto* types = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (N)
@@ -95,7 +106,7 @@ Var Bert::encode(Tape& t, const int32_t* ids, const int32_t* token_types, const 
     pos[n] = int32_t(n % T);
     types[n] = token_types ? token_types[n] : 0;
   }
-  Var x = ag::add(t, ag::embedding(t, ids, N, P(word_)), ag::embedding(t, types, N, P(type_)));  // (N,C)
+  Var x = ag::add(t, inputs_embeds, ag::embedding(t, types, N, P(type_)));  // (N,C)
   x = ag::add(t, x, ag::embedding(t, pos, N, P(pos_)));
   x = ag::layernorm(t, x, P(emb_ln_w_), P(emb_ln_b_), cfg_.layer_norm_eps);
   AttentionShape s;

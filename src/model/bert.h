@@ -35,6 +35,11 @@ class Bert {
   // states (B*T, C). Throws Error for ids, token types or lengths the config does not allow.
   Var encode(Tape& t, const int32_t* ids, const int32_t* token_types, const uint8_t* key_valid, int64_t B,
              int64_t T, const LayerObserver* observer = nullptr);
+  // encode() in two steps, for callers that edit the word embeddings first (HF's inputs_embeds; RMT writes its
+  // memory rows there): ids (N) -> word embeddings (N, C), then (B*T, C) -> last hidden states (B*T, C).
+  Var embed_words(Tape& t, const int32_t* ids, int64_t N);
+  Var encode_embeds(Tape& t, const Var& inputs_embeds, const int32_t* token_types, const uint8_t* key_valid,
+                    int64_t B, int64_t T, const LayerObserver* observer = nullptr);
   // Pooler: tanh(dense(hidden[b, 0])) -> (B, C). Needs head None or SequenceClassification.
   Var pool(Tape& t, const Var& hidden, int64_t B, int64_t T);
   // MLM head: hidden (N,C) -> logits (N,V). Needs head MaskedLM.

@@ -148,7 +148,8 @@ def write_minilm(root, model_dir, sentences, max_len=128, batch=32):
     model.eval()
     # Debian's torch multiplies matrices with a generic BLAS (~1.6 GFLOP/s here): 300 sentences would take minutes.
     # Its oneDNN path computes the same fp32 products ~13x faster; the first batch is checked against the plain
-    # path so the faster reference is held to the slow one.
+    # path so the faster reference is held to the slow one: within 5e-5 of the largest value (the two sum in
+    # different orders; 1.6e-5 seen on an AVX2 Zen 3 machine), well inside mnemo's own 2e-4.
     fast = mkldnn.to_mkldnn(BertModel.from_pretrained(model_dir).eval())
     ids_flat, lengths, hidden = [], [], []
     with torch.no_grad():
@@ -158,7 +159,7 @@ def write_minilm(root, model_dir, sentences, max_len=128, batch=32):
             if i == 0:
                 plain = model(**enc).last_hidden_state
                 err = float((plain - h).abs().max() / plain.abs().max())
-                assert err < 1e-5, f"transformers' oneDNN path differs from its plain path by {err:.3g}"
+                assert err < 5e-5, f"transformers' oneDNN path differs from its plain path by {err:.3g}"
             for b in range(h.shape[0]):
                 n = int(enc["attention_mask"][b].sum())
                 ids_flat.append(enc["input_ids"][b, :n])
