@@ -73,8 +73,10 @@ TEST(RmtEval, BadTaskFilesGiveClearErrors) {
   EXPECT_FALSE(e.empty());
 }
 
-TEST(RmtEval, ShippedCheckpointGivesItsRecordedAccuracy) {
-  const std::string model = std::string(MNEMO_SOURCE_DIR) + "/models/rmt-memorize-minilm";
+class ShippedCheckpoint : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ShippedCheckpoint, GivesItsRecordedAccuracy) {
+  const std::string model = std::string(MNEMO_SOURCE_DIR) + "/models/" + GetParam();
   if (!file_exists(kMiniLM + "/model.safetensors")) GTEST_SKIP() << kMiniLM << " missing (scripts/setup fetches it)";
   ASSERT_TRUE(file_exists(model + "/expected.json")) << model;
   Progress::set_quiet(true);
@@ -86,3 +88,6 @@ TEST(RmtEval, ShippedCheckpointGivesItsRecordedAccuracy) {
   EXPECT_EQ(r.count, want["count"].as_int());
   EXPECT_EQ(r.correct, want["correct"].as_int());
 }
+
+INSTANTIATE_TEST_SUITE_P(RmtEval, ShippedCheckpoint,
+                         ::testing::Values("rmt-memorize-minilm", "rmt-detect-minilm"));
