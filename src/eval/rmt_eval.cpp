@@ -32,6 +32,10 @@ Json RmtEvalResult::to_json() const {
     e["count"] = cc.first;
     e["correct"] = cc.second;
     e["accuracy"] = cc.first ? double(cc.second) / double(cc.first) : 0.0;
+    if (auto it = needs_memory.find(s); it != needs_memory.end()) {
+      e["needs_memory_count"] = it->second.first;
+      e["needs_memory_correct"] = it->second.second;
+    }
     by.push_back(e);
   }
   j["by_segments"] = by;
@@ -65,7 +69,29 @@ struct Pending {
   int32_t label = -1;   // encoder: index of the target among the model's labels
   std::string target;   // decoder: the answer word
   int64_t sample = -1;  // index into RmtEvalResult::samples, -1 for task-file records
+  bool needs_memory = false;  // generated: a supporting fact starts before the last segment
 };
+
+// One scored record of a batch of S segments.
+void score(RmtEvalResult& r, const Pending& p, int64_t S, bool ok, const std::string& prediction) {
+  r.count += 1, r.correct += ok;
+  auto& slot = r.by_segments[S];
+  slot.first += 1, slot.second += ok;
+  if (p.sample >= 0) {
+    r.samples[size_t(p.sample)].prediction = prediction;
+    auto& mem = r.needs_memory[S];  // present for generated samples, even when none needs the memory
+    if (p.needs_memory) mem.first += 1, mem.second += ok;
+  }
+  r.tokens += int64_t(p.ids.size());
+}
+
+// After a batch: its segments, the memory it ended with, the peak RSS so far.
+void finish_batch(RmtEvalResult& r, int64_t S, double memory_norm, std::vector<Pending>& batch) {
+  r.segments += S;
+  r.final_memory_norms.push_back(memory_norm);
+  r.peak_rss_bytes = std::max<int64_t>(r.peak_rss_bytes, peak_rss_bytes());
+  batch.clear();
+}
 
 // Runs one batch of records with the same segment count, scores it into the result and clears the batch.
 using BatchRunner = std::function<void(std::vector<Pending>&, RmtEvalResult&)>;
@@ -136,20 +162,12 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
   std::vector<float> logits = st.classify();  // (B,K)
   r.seconds += timer.seconds();
   const int64_t K = int64_t(model.config().labels.size());
-  auto& slot = r.by_segments[S];
   for (int64_t b = 0; b < B; ++b) {
     const float* row = logits.data() + b * K;
     const int32_t pred = int32_t(std::max_element(row, row + K) - row);
-    const bool ok = pred == batch[size_t(b)].label;
-    r.count += 1, r.correct += ok;
-    slot.first += 1, slot.second += ok;
-    r.tokens += int64_t(batch[size_t(b)].ids.size());
-    if (batch[size_t(b)].sample >= 0) r.samples[size_t(batch[size_t(b)].sample)].prediction = model.config().labels[size_t(pred)];
+    score(r, batch[size_t(b)], S, pred == batch[size_t(b)].label, model.config().labels[size_t(pred)]);
   }
-  r.segments += S;
-  r.final_memory_norms.push_back(st.memory_norm());
-  r.peak_rss_bytes = std::max<int64_t>(r.peak_rss_bytes, peak_rss_bytes());
-  batch.clear();
+  finish_batch(r, S, st.memory_norm(), batch);
 }
 
 int32_t label_of(const RmtEncoder& model, const std::string& target, const std::string& where) {
@@ -231,6 +249,7 @@ RmtEvalResult eval_generated(const Tokenizer& tok, const RmtGenerateOptions& opt
     smp.target = info.target;
     smp.tokens = int64_t(p.ids.size());
     p.sample = int64_t(r.samples.size());
+    for (int f : info.supporting) p.needs_memory |= info.fact_positions[size_t(f)] < (opt.segments - 1) * L;
     r.samples.push_back(std::move(smp));
     pending.push_back(std::move(p));
     if (int64_t(pending.size()) == opt.batch) run(pending, r);
@@ -275,20 +294,11 @@ void run_decoder_batch(RmtDecoder& model, const Tokenizer& tok, std::vector<Pend
   fill(S - 1);
   std::vector<std::vector<int32_t>> answers = st.answer(text.data(), lengths.data());
   r.seconds += timer.seconds();
-  auto& slot = r.by_segments[S];
   for (int64_t b = 0; b < B; ++b) {
-    const Pending& p = batch[size_t(b)];
     const std::string pred = first_word(tok.decode(answers[size_t(b)]));
-    const bool ok = pred == p.target;
-    r.count += 1, r.correct += ok;
-    slot.first += 1, slot.second += ok;
-    r.tokens += int64_t(p.ids.size());
-    if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = pred;
+    score(r, batch[size_t(b)], S, pred == batch[size_t(b)].target, pred);
   }
-  r.segments += S;
-  r.final_memory_norms.push_back(st.memory_norm());
-  r.peak_rss_bytes = std::max<int64_t>(r.peak_rss_bytes, peak_rss_bytes());
-  batch.clear();
+  finish_batch(r, S, st.memory_norm(), batch);
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ struct RmtEvalResult {
   double seconds = 0;     // inference time (tokenization and generation excluded)
   int64_t peak_rss_bytes = 0;
   std::map<int64_t, std::pair<int64_t, int64_t>> by_segments;  // segments -> (count, correct)
+  // Generated samples: segments -> (count, correct) of those with a supporting fact before the last segment,
+  // whose answer needs the memory (the rest can be read from the last segment itself).
+  std::map<int64_t, std::pair<int64_t, int64_t>> needs_memory;
   std::vector<double> final_memory_norms;                      // per batch
   // Per generated sample (eval_rmt_generated only): what was hidden where, and what the model answered.
   struct Sample {

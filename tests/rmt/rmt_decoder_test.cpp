@@ -414,6 +414,10 @@ TEST(RmtDecoderEval, GeneratedAndFileSamples) {
   EXPECT_EQ(r.segments, 2 * 3);  // two batches of 3 segments
   ASSERT_EQ(r.samples.size(), 3u);
   EXPECT_EQ(r.by_segments.at(3).first, 3);
+  EXPECT_LE(r.needs_memory.at(3).first, 3);  // those with a supporting fact before the last segment
+  RmtGenerateOptions one = g;
+  one.segments = 1, one.story.qa1_min = one.story.qa1_max = 1;
+  EXPECT_EQ(eval_rmt_decoder_generated(*m, *tok, one).needs_memory.at(1).first, 0);  // one segment: none
   // A task file: one result per record; an empty input is an error naming the file and line.
   const std::string path = root + "/f.jsonl";
   Json rec = Json::object();

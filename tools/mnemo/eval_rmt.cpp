@@ -94,11 +94,14 @@ int run_eval_rmt(Args& args) {
       row["segments"] = S;
       row["seconds_per_segment_step"] = r.segments ? r.seconds / double(r.segments) : 0.0;
       rows.push_back(row);
-      if (!json)
-        std::printf("%s S=%lld (%lld tokens each): accuracy %.4f (%lld/%lld), %.2f s, %.4f s/segment, peak RSS %.1f MB\n",
-                    g.task.c_str(), (long long)S, (long long)(S * L), r.accuracy(),
-                    (long long)r.correct, (long long)r.count, r.seconds,
+      if (!json) {
+        const auto mem = r.needs_memory[S];  // (count, correct) of samples whose answer needs the memory
+        std::printf("%s S=%lld (%lld tokens each): accuracy %.4f (%lld/%lld; needing the memory %lld/%lld), %.2f s, "
+                    "%.4f s/segment, peak RSS %.1f MB\n",
+                    g.task.c_str(), (long long)S, (long long)(S * L), r.accuracy(), (long long)r.correct,
+                    (long long)r.count, (long long)mem.second, (long long)mem.first, r.seconds,
                     r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
+      }
       if (show && !json)
         for (auto& smp : r.samples) {
           for (size_t f = 0; f < smp.facts.size(); ++f)
