@@ -4,7 +4,7 @@
 //     overhead eviction adds to a decode step.
 //   BM_Decode/<policy>/<budget>: a SmolLM2-135M decode step (MNEMO_MODEL, default data/models/smollm2-135m/…gguf)
 //     with `budget` entries held: full cache (policy "full", holding budget..budget+32) vs each bounded policy in
-//     steady state (evicting one entry per layer every step).
+//     steady state (evicting one entry per layer every step). One thread: compare CPU times.
 //   BM_DecodeBatch/<B>/<threads>: B sequences decoded in one step (each weight matrix read once for all B),
 //     tokens/s and process CPU ms per token (the robust number on a loaded machine: use threads = 1).
 // Usage: build-*/bench/bench_kvcache [--benchmark_filter=Evict] (docs/kvcache.md).
@@ -69,6 +69,7 @@ Decoder* model(benchmark::State& state) {
 void BM_Decode(benchmark::State& state) {
   const std::string name = kPolicies[state.range(0)];
   const int64_t budget = state.range(1);
+  set_num_threads(1);  // CPU time is then the whole step's (robust on a loaded machine)
   Decoder* m = model(state);
   if (!m) return;
   Decoder& dec = *m;

@@ -12,17 +12,28 @@
 namespace mnemo {
 
 struct AttentionRows {
-  const float* probs = nullptr;  // probs(h, t, j) = probs[(h * Tq + t) * stride + j]
+  const float* probs = nullptr;  // probs(h, t, c) = probs[(h * Tq + t) * stride + c] for storage column c
   int64_t H = 0;                 // query heads
   int64_t Tq = 0;                // query rows; the last one is the newest token
-  int64_t n = 0;                 // entries (columns), in cache order
-  int64_t stride = 0;            // floats between consecutive rows (>= n)
+  int64_t n = 0;                 // entries, in cache (arrival) order
+  int64_t stride = 0;            // floats between consecutive rows (>= the columns)
+  // Where entry j sits among the columns, when the cache stores entries out of arrival order: query head h's
+  // entry j is column slots[(h / group) * slot_stride + j] (a kv head's own order). Null: column j.
+  const int64_t* slots = nullptr;
+  int64_t slot_stride = 0, group = 1;
 
   const float* at(int64_t h, int64_t t) const { return probs + (h * Tq + t) * stride; }
-  // Columns [from, from + count) of every row (a view; count may be 0).
+  // Query head h's columns of entries 0..n-1 (null: the identity).
+  const int64_t* columns_of(int64_t h) const { return slots ? slots + (h / group) * slot_stride : nullptr; }
+  // Entries [from, from + count) (a view; count may be 0).
   AttentionRows columns(int64_t from, int64_t count) const {
     AttentionRows r = *this;
-    r.probs = probs + from, r.n = count;
+    if (slots) {
+      r.slots = slots + from;
+    } else {
+      r.probs = probs + from;
+    }
+    r.n = count;
     return r;
   }
 };

@@ -31,18 +31,20 @@ BoundedKvCache::BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<
     rope_inv_freq(inv_freq_.data(), hs, rope->theta, rope->linear_scale);
   }
   // A layer never holds more than its budget plus one forward call's tokens (nor more than the sequence).
-  // plus slack into which the held range slides instead of moving every row at every eviction.
   const int64_t held = max_tokens > 0 ? std::min(most, max_tokens) : most;
-  const bool evicts = max_tokens <= 0 || most < max_tokens;
-  cap_ = held + max_new + (evicts ? std::max<int64_t>(64, most / 4) : 0);
+  cap_ = held + max_new;
   const size_t blocks = size_t(shape.n_layer) * size_t(shape.Hkv) * size_t(cap_);
   k_.assign(blocks * size_t(hs), 0.0f);
   v_.assign(blocks * size_t(hs), 0.0f);
   pos_.assign(blocks, 0);
   org_.assign(blocks, 0);
+  slot_.assign(blocks, 0);
   cos_.resize(size_t(cap_ * hs / 2));
   sin_.resize(size_t(cap_ * hs / 2));
   shift_.resize(size_t(cap_));
+  ev_.resize(size_t(cap_));
+  ev_row_.resize(size_t(cap_));
+  ev_flag_.resize(size_t(cap_));
   reset();
 }
 
@@ -52,12 +54,11 @@ void BoundedKvCache::reset() {
   seen_.assign(size_t(shape_.n_layer), 0);
   evicted_.assign(size_t(shape_.n_layer), 0);
   pending_.assign(size_t(shape_.n_layer), 0);
-  start_.assign(size_t(shape_.n_layer) * size_t(shape_.Hkv), 0);
   policy_->reset(shape_);
 }
 
 size_t BoundedKvCache::bytes() const {
-  return (k_.size() + v_.size()) * sizeof(float) + (pos_.size() + org_.size()) * sizeof(int64_t);
+  return (k_.size() + v_.size()) * sizeof(float) + (pos_.size() + org_.size() + slot_.size()) * sizeof(int64_t);
 }
 
 int64_t BoundedKvCache::next_position() const { return reposition_ ? size_[0] : seen_[0]; }
@@ -75,16 +76,12 @@ void BoundedKvCache::append(int layer, int64_t pos, const float* k, const float*
                     " (use next_position())"));
   MNEMO_CHECK(n < cap_, "bounded KV cache over capacity in layer ", layer);
   for (int64_t h = 0; h < shape_.Hkv; ++h) {
-    int64_t& start = start_[size_t(layer * shape_.Hkv + h)];
-    if (start + n == cap_) {  // the held range reached the end of the storage: back to the front, once
-      move_rows(block(layer, h), start, 0, n);
-      start = 0;
-    }
-    const int64_t row = block(layer, h) + start + n;
+    const int64_t row = block(layer, h) + n;  // rows [0, n) are held: the new entry is the last row
     std::memcpy(k_.data() + row * hs_, k + h * hs_, size_t(hs_) * sizeof(float));
     std::memcpy(v_.data() + row * hs_, v + h * hs_, size_t(hs_) * sizeof(float));
     pos_[size_t(row)] = pos;
     org_[size_t(row)] = seen_[size_t(layer)];
+    slot_[size_t(row)] = n;
   }
   ++n;
   ++seen_[size_t(layer)];
@@ -104,11 +101,16 @@ LayerObserver BoundedKvCache::rows_observer() {
   };
 }
 
-void BoundedKvCache::observe_rows(int layer, const AttentionRows& rows) {
+void BoundedKvCache::observe_rows(int layer, const AttentionRows& stored) {
   const int64_t n = size_[size_t(layer)];
-  MNEMO_CHECK(rows.n == n && rows.H == shape_.H, "observe: ", rows.n, " columns for ", n, " entries, H ", rows.H);
+  MNEMO_CHECK(stored.n == n && stored.H == shape_.H && !stored.slots, "observe: ", stored.n, " columns for ", n,
+              " entries, H ", stored.H);
   pending_[size_t(layer)] = 0;
   if (frozen_) return;
+  // Columns are rows of storage; the policy reads entries in arrival order (identical until the first eviction).
+  AttentionRows rows = stored;
+  if (evicted_[size_t(layer)] > 0)
+    rows.slots = slot_.data() + block(layer, 0), rows.slot_stride = cap_, rows.group = shape_.H / shape_.Hkv;
   if (policy_->uses_attention()) policy_->observe(layer, rows);
   const int64_t budget = budgets_[size_t(layer)];
   if (n <= budget) return;
@@ -119,49 +121,83 @@ void BoundedKvCache::observe_rows(int layer, const AttentionRows& rows) {
   policy_->commit(layer, plan_);
 }
 
-void BoundedKvCache::move_rows(int64_t b, int64_t from, int64_t to, int64_t count) {
-  if (from == to || count == 0) return;
-  std::memmove(k_.data() + (b + to) * hs_, k_.data() + (b + from) * hs_, size_t(count * hs_) * sizeof(float));
-  std::memmove(v_.data() + (b + to) * hs_, v_.data() + (b + from) * hs_, size_t(count * hs_) * sizeof(float));
-  std::memmove(pos_.data() + b + to, pos_.data() + b + from, size_t(count) * sizeof(int64_t));
-  std::memmove(org_.data() + b + to, org_.data() + b + from, size_t(count) * sizeof(int64_t));
+void BoundedKvCache::move_row(int64_t b, int64_t from, int64_t to) {
+  std::memcpy(k_.data() + (b + to) * hs_, k_.data() + (b + from) * hs_, size_t(hs_) * sizeof(float));
+  std::memcpy(v_.data() + (b + to) * hs_, v_.data() + (b + from) * hs_, size_t(hs_) * sizeof(float));
+  pos_[size_t(b + to)] = pos_[size_t(b + from)];
+  org_[size_t(b + to)] = org_[size_t(b + from)];
 }
 
-// The one place entries leave the cache: compact each kv head's held rows to the kept indices, in order.
+// The one place entries leave the cache. Per kv head: the evicted entries are the gaps in the kept indices (found
+// by binary search: keep[p] - p, the entries evicted before keep[p], never decreases); the order index closes up
+// over them (memmove); rows below n_keep that held an evicted entry are holes, and the kept entries in rows at or
+// above n_keep (exactly as many) move into them — so rows [0, n_keep) are held again, having moved only those.
+// O(evicted * log n) plus a memmove of the order index: one eviction moves one row whatever the budget.
 void BoundedKvCache::apply(int layer, const EvictionPlan& plan) {
-  const int64_t half = hs_ / 2, n = plan.n_before, k = plan.n_keep;
+  const int64_t n = plan.n_before, k = plan.n_keep, e = n - k;
   for (int64_t h = 0; h < shape_.Hkv; ++h) {
-    int64_t& start = start_[size_t(layer * shape_.Hkv + h)];
     const int64_t b = block(layer, h);
+    int64_t* slot = slot_.data() + b;
+    const int64_t* org = org_.data() + b;
     const int64_t* keep = plan.row(h);
-    // Kept entry i goes to held index i either way; in storage it lands at start + i (toward the front) or at
-    // start + (n - k) + i (toward the end, and the range then starts n - k later). Move the fewer rows.
-    int64_t to_front = 0, to_end = 0;
-    for (int64_t i = 0; i < k; ++i) to_front += keep[i] != i, to_end += keep[i] != n - k + i;
-    if (to_end <= to_front) {
-      for (int64_t i = k - 1; i >= 0; --i) move_rows(b, start + keep[i], start + n - k + i, 1);  // upward: from the end
-      start += n - k;
-    } else {
-      for (int64_t i = 0; i < k; ++i) move_rows(b, start + keep[i], start + i, 1);  // downward: from the front
-    }
-    if (!reposition_) continue;
-    // Entry i came from index keep[i] >= i: rotate its key back by keep[i] - i positions so it sits at position i.
-    // Only the rows that moved are rotated (the first index that moved onwards; all later ones moved too).
-    int64_t moved = 0;
-    while (moved < k && keep[moved] == moved) ++moved;
-    const int64_t m = k - moved;
-    if (m > 0) {
-      if (h == 0 || plan.per_head) {  // per-layer plans move every head the same way: one table
-        for (int64_t i = 0; i < m; ++i) shift_[size_t(i)] = (moved + i) - keep[moved + i];
-        rope_tables(cos_.data(), sin_.data(), shift_.data(), inv_freq_.data(), m, half);
+    // The evicted arrival indices, ascending (ev_), their rows (ev_row_), and which rows >= k they free (ev_flag_).
+    std::fill(ev_flag_.begin(), ev_flag_.begin() + e, 0);
+    for (int64_t found = 0, p = 0; found < e;) {
+      int64_t hi = k;  // p = the first kept index with more than `found` evictions before it
+      while (p < hi) {
+        const int64_t mid = (p + hi) / 2;
+        if (keep[mid] - mid > found) hi = mid; else p = mid + 1;
       }
-      float* rows = k_.data() + (b + start + moved) * hs_;  // (m, hs)
-      rope_forward(rows, rows, cos_.data(), sin_.data(), m, 1, hs_);
+      const int64_t upto = p < k ? keep[p] - p : e;
+      for (int64_t x = found; x < upto; ++x) ev_[size_t(x)] = p + x;
+      found = upto;
     }
-    for (int64_t i = 0; i < k; ++i) pos_[size_t(b + start + i)] = i;
+    for (int64_t x = 0; x < e; ++x) {
+      const int64_t row = ev_row_[size_t(x)] = slot[ev_[size_t(x)]];
+      if (row >= k) ev_flag_[size_t(row - k)] = 1;
+    }
+    for (int64_t x = 0; x < e; ++x) {  // close up: entries after the x-th eviction move x + 1 places down
+      const int64_t from = ev_[size_t(x)] + 1, to = x + 1 < e ? ev_[size_t(x + 1)] : n;
+      std::memmove(slot + from - x - 1, slot + from, size_t(to - from) * sizeof(int64_t));
+    }
+    // Each row k..n-1 still held moves into the next hole (an evicted row below k); its arrival index is found by
+    // its origin (origins ascend in arrival order).
+    int64_t hole = 0;
+    for (int64_t r = k; r < n; ++r) {
+      if (ev_flag_[size_t(r - k)]) continue;
+      while (ev_row_[size_t(hole)] >= k) ++hole;
+      const int64_t to = ev_row_[size_t(hole++)];
+      const int64_t i = std::partition_point(slot, slot + k, [&](int64_t q) { return org[q] < org[r]; }) - slot;
+      MNEMO_CHECK(i < k && slot[i] == r, "bounded KV cache: row ", r, " not found in arrival order");
+      move_row(b, r, to);
+      slot[i] = to;
+    }
+    if (reposition_) reposition(layer, h, plan);
   }
   size_[size_t(layer)] = k;
-  evicted_[size_t(layer)] += n - k;
+  evicted_[size_t(layer)] += e;
+}
+
+void BoundedKvCache::reposition(int layer, int64_t h, const EvictionPlan& plan) {
+  // Entry i came from arrival index keep[i] >= i: rotate its key back by keep[i] - i so it sits at position i.
+  // keep[i] - i never decreases, so the entries that moved are those from the first one that did.
+  const int64_t half = hs_ / 2, k = plan.n_keep, b = block(layer, h);
+  const int64_t* keep = plan.row(h);
+  const int64_t* slot = slot_.data() + b;
+  int64_t moved = 0;
+  while (moved < k && keep[moved] == moved) ++moved;
+  const int64_t m = k - moved;
+  if (m == 0) return;
+  if (h == 0 || plan.per_head) {  // per-layer plans move every head the same way: one table
+    for (int64_t i = 0; i < m; ++i) shift_[size_t(i)] = (moved + i) - keep[moved + i];
+    rope_tables(cos_.data(), sin_.data(), shift_.data(), inv_freq_.data(), m, half);  // (m, hs/2) each
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t row = b + slot[moved + i];
+    float* key = k_.data() + row * hs_;  // (hs)
+    rope_forward(key, key, cos_.data() + i * half, sin_.data() + i * half, 1, 1, hs_);
+    pos_[size_t(row)] = moved + i;
+  }
 }
 
 }  // namespace mnemo

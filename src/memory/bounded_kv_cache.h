@@ -5,22 +5,23 @@
 // attention to observe(); there the cache lets the policy see it, asks for a plan if the layer is over budget,
 // and applies it — the one place the cache is mutated besides append (plan, then apply).
 //
-// Memory is bounded, not masked: storage is allocated once for budget + max_new + slack entries per layer and kv
-// head (max_new = the most tokens one forward call appends; slack = max(64, budget/4) when the cache will evict);
-// evicted rows are overwritten by compaction, so a layer's keys stay one contiguous (n, hs) block per kv head, in
-// arrival order, and attention costs O(budget) per token. Compaction moves the fewer rows: the kept entries slide
-// toward the end of the held range when that is cheaper (a window evicting its oldest entry moves nothing — the
-// range's start advances into the slack) or toward its start otherwise; when the range reaches the end of the
-// storage it is moved back to the front once (amortized over `slack` steps).
+// Memory is bounded, not masked: storage is allocated once for budget + max_new entries per layer and kv head
+// (max_new = the most tokens one forward call appends); rows [0, size) of a kv head hold its entries in ANY order
+// (attention over one new token does not care about order, RoPE being applied before caching), and a new entry
+// goes to row size. Evicting therefore moves only rows that must fill a hole: an entry evicted from the middle
+// takes the last row's entry (one row moved, whatever the budget), a window evicting its oldest entry moves one
+// row too. Arrival order lives apart in a small index per kv head (order(): entry i -> row), which is what
+// policies see: observe() hands them the attention in arrival order (AttentionRows::slots), and their plans index
+// entries in arrival order as before. Attention costs O(budget) per token.
 //
-// Per-head selection (H2O) gives each kv head its own entries: keys/values are per head; positions(layer) is kv
-// head 0's (every head holds the same count and the newest entries are last in every head, which is all a causal
-// mask needs); origins(layer, h) gives each head's own.
+// Per-head selection (H2O) gives each kv head its own entries and its own row order: keys/values/positions are
+// per head; origins(layer, h) gives each row's absolute position.
 //
 // Re-positioning (StreamingLLM's rolling positions, for streams longer than the trained context): with a RopeSpec,
-// entry i of a layer always sits at rotary position i — the caller gives each new token the position
-// next_position() (= entries held), and when compaction moves an entry from index j to i < j its key is rotated
-// back by j - i (keys are cached after rotation; RoPE rotations compose). Without it positions are absolute.
+// the entry i-th in arrival order always sits at rotary position i — the caller gives each new token the position
+// next_position() (= entries held), and when an eviction moves an entry from arrival index j to i < j its key is
+// rotated back by j - i (keys are cached after rotation; RoPE rotations compose). Without it positions are
+// absolute.
 #include <memory>
 #include <vector>
 
@@ -48,9 +49,9 @@ class BoundedKvCache : public KvCache {
   void reset() override;
   void append(int layer, int64_t pos, const float* k, const float* v) override;
   int64_t size(int layer) const override { return size_[size_t(layer)]; }
-  const float* keys(int layer, int64_t h) const override { return k_.data() + first(layer, h) * hs_; }
-  const float* values(int layer, int64_t h) const override { return v_.data() + first(layer, h) * hs_; }
-  const int64_t* positions(int layer) const override { return pos_.data() + first(layer, 0); }
+  const float* keys(int layer, int64_t h) const override { return k_.data() + block(layer, h) * hs_; }
+  const float* values(int layer, int64_t h) const override { return v_.data() + block(layer, h) * hs_; }
+  const int64_t* positions(int layer, int64_t h) const override { return pos_.data() + block(layer, h); }
   // The decoder's attention over the held entries: probs (H, size) of the newest query (see observe_rows).
   void observe(int layer, const float* probs, int64_t H) override;
 
@@ -67,8 +68,10 @@ class BoundedKvCache : public KvCache {
 
   // The position the next token must be given: entries held if re-positioning, else tokens seen so far.
   int64_t next_position() const;
-  // Absolute positions (token index in the sequence) of kv head h's entries in `layer` (size).
-  const int64_t* origins(int layer, int64_t h) const { return org_.data() + first(layer, h); }
+  // Absolute positions (token index in the sequence) of kv head h's rows in `layer` (size).
+  const int64_t* origins(int layer, int64_t h) const { return org_.data() + block(layer, h); }
+  // kv head h's rows in `layer` in arrival order (size): entry i (the i-th oldest held) is row order(...)[i].
+  const int64_t* order(int layer, int64_t h) const { return slot_.data() + block(layer, h); }
   const EvictionPolicy& policy() const { return *policy_; }
   int64_t budget(int layer) const { return budgets_[size_t(layer)]; }
   // Entries allocated per layer and kv head.
@@ -79,12 +82,13 @@ class BoundedKvCache : public KvCache {
   int64_t evicted(int layer) const { return evicted_[size_t(layer)]; }
 
  private:
+  // First row of (layer, h)'s storage.
   int64_t block(int layer, int64_t h) const { return (int64_t(layer) * shape_.Hkv + h) * cap_; }
-  // Row of the first held entry of (layer, h).
-  int64_t first(int layer, int64_t h) const { return block(layer, h) + start_[size_t(layer * shape_.Hkv + h)]; }
-  // Move rows [from, from + count) of (layer, h)'s storage to [to, to + count) (k, v, positions, origins).
-  void move_rows(int64_t b, int64_t from, int64_t to, int64_t count);
+  // Move row `from` of storage block b to row `to` (k, v, positions, origins).
+  void move_row(int64_t b, int64_t from, int64_t to);
   void apply(int layer, const EvictionPlan& plan);
+  // Re-positioning: rotate kv head h's kept entries to their new arrival index after `plan`.
+  void reposition(int layer, int64_t h, const EvictionPlan& plan);
 
   CacheShape shape_;
   int64_t hs_, cap_, max_new_;
@@ -93,13 +97,14 @@ class BoundedKvCache : public KvCache {
   bool reposition_ = false;
   std::vector<float> inv_freq_;         // (hs/2) when re-positioning
   std::vector<float> k_, v_;            // (L, Hkv, cap, hs) each
-  std::vector<int64_t> pos_, org_;      // (L, Hkv, cap): rotary positions, absolute positions
+  std::vector<int64_t> pos_, org_;      // (L, Hkv, cap) per row: rotary position, absolute position
+  std::vector<int64_t> slot_;           // (L, Hkv, cap): arrival order -> row, first `size` valid
   std::vector<int64_t> size_, seen_, evicted_;  // (L)
   std::vector<int64_t> pending_;        // (L) entries appended since the last observe
-  std::vector<int64_t> start_;          // (L * Hkv) first held row within the head's storage
   EvictionPlan plan_;                   // scratch
-  std::vector<float> cos_, sin_, tmp_;  // scratch for re-rotation (cap, hs/2), (cap, hs/2), (cap, hs)
-  std::vector<int64_t> shift_;          // scratch (cap)
+  std::vector<float> cos_, sin_;        // scratch for re-rotation (cap, hs/2) each
+  std::vector<int64_t> shift_, ev_, ev_row_;  // scratch (cap) each: re-rotation shifts, evicted indices and rows
+  std::vector<char> ev_flag_;                  // scratch (cap): rows >= n_keep freed by the plan
   bool rows_observer_on_ = false;
   bool frozen_ = false;
 };

@@ -6,7 +6,9 @@
 // interface). FullKvCache keeps every entry up to a fixed capacity.
 //
 // Layout per layer and kv head: keys and values are (n, hs) row blocks with a row stride of hs, so a head's
-// scores are one matvec over its keys.
+// scores are one matvec over its keys. Rows need not be in arrival order (a bounded cache puts a new entry where
+// an evicted one was); what attention needs is the positions of the rows, and that the entries appended by the
+// current forward call are the last rows, in order (so a run of tokens can mask causally by row index).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -26,8 +28,8 @@ class KvCache {
   // Keys / values of kv head h in `layer`: (size, hs), contiguous.
   virtual const float* keys(int layer, int64_t h) const = 0;
   virtual const float* values(int layer, int64_t h) const = 0;
-  // Absolute positions of the held entries (size).
-  virtual const int64_t* positions(int layer) const = 0;
+  // Positions (as rotated into the keys) of kv head h's rows in `layer` (size).
+  virtual const int64_t* positions(int layer, int64_t h) const = 0;
   // The current query's attention over the held entries, probs (H, size) for H query heads. Default: ignored.
   virtual void observe(int layer, const float* probs, int64_t H) {
     (void)layer, (void)probs, (void)H;
@@ -43,7 +45,7 @@ class FullKvCache : public KvCache {
   int64_t size(int layer) const override { return size_[size_t(layer)]; }
   const float* keys(int layer, int64_t h) const override;
   const float* values(int layer, int64_t h) const override;
-  const int64_t* positions(int layer) const override { return pos_.data() + size_t(layer) * size_t(cap_); }
+  const int64_t* positions(int layer, int64_t) const override { return pos_.data() + size_t(layer) * size_t(cap_); }
   int64_t capacity() const { return cap_; }
 
  private:

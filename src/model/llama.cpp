@@ -210,20 +210,26 @@ void LlamaRunner::attention(float* out, const float* q, int64_t n, int64_t pos, 
   const int64_t N = cache.size(layer);
   if (N > max_ctx_)
     throw Error(cat("Llama: the KV cache holds ", N, " entries, more than the ", max_ctx_, " this runner was sized for"));
-  const int64_t* P = cache.positions(layer);  // (N), ascending
   const float scale = 1.0f / std::sqrt(float(hd));
-  // Entries query i may see: those at positions <= pos + i, a prefix because positions ascend.
-  auto visible = [&](int64_t qpos) {
-    int64_t m = int64_t(std::upper_bound(P, P + N, qpos) - P);
-    return m;
-  };
+  // Query i (at position pos + i) sees the entries of earlier steps and the run's own up to itself. The run's
+  // entries are the last n rows, in order (KvCache's contract; earlier rows may be in any order), so that is the
+  // prefix of N - n + i + 1 rows: a decode step sees every row.
+  if (n > 1) {
+    for (int64_t g = 0; g < Hkv; ++g) {
+      const int64_t* P = cache.positions(layer, g);  // (N)
+      for (int64_t j = 0; j < N; ++j)
+        MNEMO_CHECK(j < N - n ? P[j] < pos : P[j] == pos + j - (N - n), "Llama: KV cache row ", j, " at position ",
+                    P[j], " in a run of ", n, " tokens from ", pos);
+    }
+  }
+  auto visible = [&](int64_t i) { return N - n + i + 1; };
   AttentionShape shape;
   shape.B = 1, shape.Tq = n, shape.Tk = N, shape.H = H, shape.Hkv = Hkv, shape.hs = hd, shape.q_offset = pos;
   shape.causal = true;
 
   if (n == 1) {
     float* s = scores_.data();  // (H, N)
-    const int64_t m = visible(pos);
+    const int64_t m = N;
     auto scores = [&](int64_t j0, int64_t j1) {
       for (int64_t g = 0; g < Hkv; ++g)
         attn_scores(s + g * G * N + j0, N, q + g * G * hd, cache.keys(layer, g) + j0 * hd, j1 - j0, G, hd, scale);
@@ -268,7 +274,7 @@ void LlamaRunner::attention(float* out, const float* q, int64_t n, int64_t pos, 
     const int64_t g = h / G;
     float* s = observer ? all.data() + h * n * N : scores_.data();  // (n, N)
     gemm(false, true, n, N, hd, scale, q + h * hd, H * hd, cache.keys(layer, g), hd, 0.0f, s, N);
-    for (int64_t i = 0; i < n; ++i) attn_softmax(s + i * N, visible(pos + i), N);
+    for (int64_t i = 0; i < n; ++i) attn_softmax(s + i * N, visible(i), N);
     gemm(false, false, n, hd, N, 1.0f, s, N, cache.values(layer, g), hd, 0.0f, out + h * hd, H * hd);
     std::memcpy(last + h * N, s + (n - 1) * N, size_t(N) * sizeof(float));
   }

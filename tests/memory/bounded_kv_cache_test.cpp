@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -33,44 +34,62 @@ std::vector<float> random_rows(Rng& rng, int64_t H, int64_t n) {
 }  // namespace
 
 TEST(BoundedKvCache, EntriesMoveWithTheirKeysValuesAndPositions) {
+  // Steps of one token, and every 7th step a run of 3 (several evictions at once from out-of-order rows).
   for (const char* name : {"window", "sink", "h2o", "tova", "sink:2+h2o"}) {
     SCOPED_TRACE(name);
     const CacheShape shape{2, 4, 2};
     const int64_t hs = 4, budget = 7;
-    BoundedKvCache cache(shape, hs, {budget, budget}, make_policy(name));
+    BoundedKvCache cache(shape, hs, {budget, budget}, make_policy(name), 3);
     const size_t bytes = cache.bytes();
-    EXPECT_EQ(cache.capacity(), budget + 1 + 64);  // + slack the held range slides into
+    EXPECT_EQ(cache.capacity(), budget + 3);  // the budget and one step's tokens, nothing more
     Rng rng(11);
     std::vector<float> k(size_t(shape.Hkv * hs)), v(k.size());
+    int64_t tokens = 0;
     for (int64_t t = 0; t < 300; ++t) {
-      const int64_t pos = cache_position(cache, t);  // once per step, as a decoder does
+      const int64_t run = t % 7 == 3 ? 3 : 1;
       for (int layer = 0; layer < 2; ++layer) {
-        // Each row encodes (token, head, layer) so we can tell where it came from.
+        const int64_t before = cache.size(layer);
+        std::vector<int64_t> rows_before;  // origins of rows [0, before), per head
         for (int64_t h = 0; h < shape.Hkv; ++h)
-          for (int64_t d = 0; d < hs; ++d) {
-            k[size_t(h * hs + d)] = float(t * 1000 + h * 10 + layer);
-            v[size_t(h * hs + d)] = -float(t * 1000 + h * 10 + layer);
-          }
-        cache.append(layer, pos, k.data(), v.data());
+          rows_before.insert(rows_before.end(), cache.origins(layer, h), cache.origins(layer, h) + before);
+        for (int64_t i = 0; i < run; ++i) {
+          // Each row encodes (token, head, layer) so we can tell where it came from.
+          const int64_t token = tokens + i;
+          for (int64_t h = 0; h < shape.Hkv; ++h)
+            for (int64_t d = 0; d < hs; ++d) {
+              k[size_t(h * hs + d)] = float(token * 1000 + h * 10 + layer);
+              v[size_t(h * hs + d)] = -float(token * 1000 + h * 10 + layer);
+            }
+          cache.append(layer, token, k.data(), v.data());
+        }
         const int64_t n = cache.size(layer);
         std::vector<float> p = random_rows(rng, shape.H, n);
         cache.observe(layer, p.data(), shape.H);
-        ASSERT_EQ(cache.size(layer), std::min<int64_t>(t + 1, budget));
+        ASSERT_EQ(cache.size(layer), std::min<int64_t>(tokens + run, budget));
         for (int64_t h = 0; h < shape.Hkv; ++h) {
           const int64_t* org = cache.origins(layer, h);
+          const int64_t* order = cache.order(layer, h);
+          std::vector<bool> seen(size_t(cache.size(layer)), false);
           for (int64_t i = 0; i < cache.size(layer); ++i) {
-            ASSERT_TRUE(i == 0 || org[i] > org[i - 1]);
-            ASSERT_EQ(cache.keys(layer, h)[i * hs + 1], float(org[i] * 1000 + h * 10 + layer));
-            ASSERT_EQ(cache.values(layer, h)[i * hs + 3], -float(org[i] * 1000 + h * 10 + layer));
+            const int64_t row = order[i];
+            ASSERT_TRUE(row >= 0 && row < cache.size(layer) && !seen[size_t(row)]);  // a permutation of the rows
+            seen[size_t(row)] = true;
+            ASSERT_TRUE(i == 0 || org[row] > org[order[i - 1]]);                     // in arrival order
+            ASSERT_EQ(cache.keys(layer, h)[row * hs + 1], float(org[row] * 1000 + h * 10 + layer));
+            ASSERT_EQ(cache.values(layer, h)[row * hs + 3], -float(org[row] * 1000 + h * 10 + layer));
+            ASSERT_EQ(cache.positions(layer, h)[row], org[row]);
           }
-          if (h == 0) {
-            for (int64_t i = 0; i < cache.size(layer); ++i) ASSERT_EQ(cache.positions(layer)[i], org[i]);
-          }
+          // Order-free storage: a step rewrites at most as many old rows as it appended (new entries fill holes).
+          int64_t changed = 0;
+          for (int64_t r = 0; r < std::min(before, cache.size(layer)); ++r)
+            changed += org[r] != rows_before[size_t(h * before + r)];
+          ASSERT_LE(changed, run) << "step " << t;
         }
       }
+      tokens += run;
     }
     EXPECT_EQ(cache.bytes(), bytes);  // nothing grows with the stream
-    EXPECT_EQ(cache.evicted(0), 300 - budget);
+    EXPECT_EQ(cache.evicted(0), tokens - budget);
   }
 }
 
@@ -96,14 +115,41 @@ TEST(BoundedKvCache, RepositionedKeysSitAtTheirIndex) {
       std::vector<float> p = random_rows(rng, shape.H, cache.size(0));
       cache.observe(0, p.data(), shape.H);
       for (int64_t i = 0; i < cache.size(0); ++i) {
-        ASSERT_EQ(cache.positions(0)[i], i);
+        const int64_t row = cache.order(0, 0)[i];  // the i-th oldest held entry
+        ASSERT_EQ(cache.positions(0, 0)[row], i);
         std::vector<float> want(hs);
         rope_tables(cos.data(), sin.data(), &i, inv.data(), 1, hs / 2);
         rope_forward(want.data(), base.data(), cos.data(), sin.data(), 1, 1, hs);
         for (int64_t d = 0; d < hs; ++d)
-          ASSERT_NEAR(cache.keys(0, 0)[i * hs + d], want[size_t(d)], 2e-5) << "step " << t << " entry " << i;
+          ASSERT_NEAR(cache.keys(0, 0)[row * hs + d], want[size_t(d)], 2e-5) << "step " << t << " entry " << i;
       }
     }
+  }
+}
+
+TEST(BoundedKvCache, PoliciesSeeAttentionInArrivalOrder) {
+  // Rows are stored out of order; the attention a row receives is a fixed score of the token it holds. TOVA with
+  // fixed scores always holds the top `budget` tokens seen so far — only if observe() maps columns to entries right.
+  const CacheShape shape{1, 4, 2};
+  const int64_t hs = 2, budget = 9;
+  BoundedKvCache cache(shape, hs, {budget}, make_policy("tova"));
+  auto score = [](int64_t token) { return float((token * 7919) % 101 + 1); };
+  std::vector<float> kv(size_t(shape.Hkv * hs), 0.0f);
+  for (int64_t t = 0; t < 200; ++t) {
+    cache.append(0, t, kv.data(), kv.data());
+    const int64_t n = cache.size(0);
+    std::vector<float> p(size_t(shape.H * n));  // (H, n) by storage row
+    for (int64_t h = 0; h < shape.H; ++h)
+      for (int64_t r = 0; r < n; ++r) p[size_t(h * n + r)] = score(cache.origins(0, h / 2)[r]);
+    cache.observe(0, p.data(), shape.H);
+    std::vector<int64_t> want(size_t(t + 1)), got(cache.origins(0, 0), cache.origins(0, 0) + cache.size(0));
+    for (int64_t i = 0; i <= t; ++i) want[size_t(i)] = i;
+    // Ties: the more recent token stays.
+    std::sort(want.begin(), want.end(), [&](int64_t a, int64_t b) { return score(a) != score(b) ? score(a) > score(b) : a > b; });
+    want.resize(size_t(std::min<int64_t>(t + 1, budget)));
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    ASSERT_EQ(got, want) << "step " << t;
   }
 }
 
@@ -167,7 +213,7 @@ TEST(BoundedKvCache, BudgetAtLeastTheSequenceEqualsTheFullCacheExactly) {
     EXPECT_EQ(std::vector<float>(got.begin(), got.begin() + 40 * 61), std::vector<float>(want.begin(), want.begin() + 40 * 61));
     EXPECT_NE(got, want);
     EXPECT_EQ(small->size(0), 40);
-    EXPECT_EQ(static_cast<BoundedKvCache&>(*small).capacity(), 40 + 1 + 64);
+    EXPECT_EQ(static_cast<BoundedKvCache&>(*small).capacity(), 40 + 1);
   }
 }
 
@@ -193,7 +239,7 @@ TEST(BoundedKvCache, PromptReducedInOneStepSeesEveryRow) {
     EXPECT_EQ(cache->size(0), 16);
     EXPECT_EQ(cache->size(1), 16);
     if (std::string(name) != "tova") {
-      EXPECT_EQ(b.origins(0, 0)[15], 49);  // the newest is in the recent window
+      EXPECT_EQ(b.origins(0, 0)[b.order(0, 0)[15]], 49);  // the newest is in the recent window
     }
     if (std::string(name) == "h2o") {
       // Every prompt row added its attention: the kept scores of a head sum to far more than one row's 1.
@@ -204,6 +250,36 @@ TEST(BoundedKvCache, PromptReducedInOneStepSeesEveryRow) {
     }
     model.forward(&ids[0], 1, cache_position(*cache, 50), *cache, logits.data(), false);
     EXPECT_EQ(cache->size(0), 16);
+  }
+}
+
+TEST(BoundedKvCache, ARunOfTokensAfterEvictionsMasksByRow) {
+  // After evictions the held rows are out of arrival order; a multi-token run (a chat message) appends its tokens
+  // as the last rows and masks causally by row. With eviction frozen, one forward over 5 tokens must equal the 5
+  // tokens fed one at a time.
+  Llama llama(tiny_config());
+  llama.init_random(5);
+  LlamaRunner model(llama.config(), llama.weights(), 64, 256);
+  std::vector<int32_t> ids(70);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 13 + 5) % 61);
+  const int64_t V = model.vocab_size();
+  for (const char* name : {"tova", "h2o"}) {
+    SCOPED_TRACE(name);
+    CacheOptions opt;
+    opt.max_new = 5;
+    std::vector<float> run(size_t(5 * V)), one(size_t(5 * V));
+    std::unique_ptr<KvCache> caches[2];
+    for (auto& c : caches) {
+      c = make_cache(parse_memory(name, "16", 2), model, opt);
+      decode(model, *c, std::vector<int32_t>(ids.begin(), ids.begin() + 65));
+      static_cast<BoundedKvCache&>(*c).freeze(true);
+    }
+    bool permuted = false;
+    for (int64_t i = 0; i < 16; ++i) permuted |= static_cast<BoundedKvCache&>(*caches[0]).order(0, 0)[i] != i;
+    ASSERT_TRUE(permuted);
+    model.forward(&ids[65], 5, 65, *caches[0], run.data(), true);
+    for (int64_t i = 0; i < 5; ++i) model.forward(&ids[size_t(65 + i)], 1, 65 + i, *caches[1], one.data() + i * V, false);
+    for (size_t i = 0; i < run.size(); ++i) ASSERT_NEAR(run[i], one[i], 1e-5f) << "logit " << i;
   }
 }
 
