@@ -15,6 +15,7 @@ Also checked: a budget >= the sequence gives exactly the full cache's NLL.
 """
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -192,3 +193,28 @@ def test_documents_decode_together(tmp_path, hf):
             assert got["nll"] == pytest.approx(want["nll"], rel=1e-5), memory
         assert res["tokens"] == sum(a["tokens"] for a in alone)
         assert res["nll"] == pytest.approx(sum(d["nll"] for d in res["documents"]), rel=1e-12)
+
+
+def test_chat_with_a_bounded_cache(tmp_path):
+    """mnemo chat --memory P --budget K: a budget above the conversation answers exactly as the full cache; a small
+    one (re-positioned) keeps the cache at K entries per layer over several turns while the conversation grows."""
+    exe = os.environ.get("MNEMO_BIN")
+    if not exe:
+        pytest.skip("MNEMO_BIN not set (scripts/test sets it)")
+    if not os.path.exists(SMOLLM2):
+        pytest.skip(f"{SMOLLM2} not set up")
+
+    def chat(*args, stdin=None):
+        r = subprocess.run([exe, "chat", "--model", SMOLLM2, "--max-tokens", "24", "--fp32-decode", *args],
+                           input=stdin, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    msg = ["--message", "What is the capital of France?", "--json"]
+    full = json.loads(chat(*msg).stdout)
+    same = json.loads(chat(*msg, "--memory", "tova", "--budget", "4096").stdout)
+    assert same["reply"] == full["reply"] and same["cache_entries"] == full["cache_entries"]
+    r = chat("--memory", "sink", "--budget", "32", "--reposition", stdin="Name three fruits.\nWhich is yellow?\nThanks!\n")
+    turns = [(int(a), int(b)) for a, b in re.findall(r"conversation (\d+) tokens, cache (\d+) entries", r.stderr)]
+    assert len(turns) == 3, r.stderr
+    assert turns[-1][0] > 64 and all(held <= 32 for _, held in turns), turns

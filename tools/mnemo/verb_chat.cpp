@@ -3,6 +3,10 @@
 // Each user line from stdin (or the one --message) is appended to the conversation and the reply is generated
 // until <|im_end|>; the KV cache holds the whole conversation (--ctx tokens, default 2,048), so earlier turns are
 // not recomputed.
+// --memory POLICY --budget K (memory/memory_spec.h) bounds the cache instead: each message is reduced to the
+// budget after it is read (every query row shown to the policy), every reply token evicts, so memory stays constant
+// however long the conversation; positions still count every token (up to --ctx) unless --reposition gives kept
+// entries rolling positions within the cache (StreamingLLM), which lets the conversation run on without limit.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +19,8 @@
 #include "cli.h"
 #include "io/llama_loader.h"
 #include "lm_common.h"
+#include "memory/bounded_kv_cache.h"
+#include "memory/make_cache.h"
 #include "tensor/quant.h"
 
 namespace {
@@ -23,9 +29,11 @@ using namespace mnemo;
 
 class Conversation {
  public:
-  Conversation(Decoder& dec, const Tokenizer& tok, int64_t ctx)
-      : dec_(dec), tok_(tok), cache_(dec.make_full_cache(ctx)), ctx_(ctx),
-        logits_(static_cast<size_t>(dec.vocab_size())) {
+  // ctx: most positions (0 = no limit: a re-positioning cache).
+  Conversation(Decoder& dec, const Tokenizer& tok, std::unique_ptr<KvCache> cache, int64_t ctx)
+      : dec_(dec), tok_(tok), cache_(std::move(cache)), bounded_(dynamic_cast<BoundedKvCache*>(cache_.get())),
+        ctx_(ctx), logits_(static_cast<size_t>(dec.vocab_size())) {
+    if (bounded_) rows_ = bounded_->rows_observer();
     start_ = tok.special_id("<|im_start|>");
     end_ = tok.special_id("<|im_end|>");
     if (start_ < 0 || end_ < 0) throw Error("the model's vocabulary has no <|im_start|> / <|im_end|> (not ChatML)");
@@ -41,6 +49,10 @@ class Conversation {
     ids.insert(ids.end(), nl.begin(), nl.end());
     feed(ids);
   }
+
+  // Tokens read and written so far, and entries the cache holds now (per layer).
+  int64_t tokens() const { return pos_; }
+  int64_t held() const { return cache_->size(0); }
 
   // Open the assistant's turn and generate its reply (streamed to `out` when non-null).
   std::string reply(int64_t max_tokens, double temperature, Rng& rng, FILE* out, int64_t* generated,
@@ -74,11 +86,14 @@ class Conversation {
 
  private:
   void feed(const std::vector<int32_t>& ids) {
-    if (pos_ + int64_t(ids.size()) > ctx_)
-      throw Error(cat("the conversation outgrew --ctx ", ctx_, " tokens (start a new one or raise --ctx)"));
+    if (ctx_ > 0 && pos_ + int64_t(ids.size()) > ctx_)
+      throw Error(cat("the conversation outgrew --ctx ", ctx_, " tokens (start a new one, raise --ctx",
+                      bounded_ ? ", or --reposition)" : ", or bound the cache: --memory P --budget K --reposition)"));
     for (size_t b = 0; b < ids.size(); b += size_t(dec_.max_batch())) {
       const int64_t m = std::min<int64_t>(dec_.max_batch(), int64_t(ids.size() - b));
-      dec_.forward(ids.data() + b, m, pos_, *cache_, logits_.data(), false);
+      if (bounded_) bounded_->use_rows_observer(m > 1);  // a message: the policy sees every row, once
+      dec_.forward(ids.data() + b, m, cache_position(*cache_, pos_), *cache_, logits_.data(), false,
+                   bounded_ && m > 1 ? &rows_ : nullptr);
       pos_ += m;
     }
   }
@@ -96,6 +111,8 @@ class Conversation {
   Decoder& dec_;
   const Tokenizer& tok_;
   std::unique_ptr<KvCache> cache_;
+  BoundedKvCache* bounded_;  // cache_ when bounded, else null
+  LayerObserver rows_;
   int64_t ctx_, pos_ = 0;
   std::vector<float> logits_;  // (V)
   int32_t start_, end_;
@@ -115,13 +132,23 @@ int run(cli::Args& args) {
   // Decode steps multiply the quantized weights by 8-bit activations (llama.cpp's scheme, about 2x faster here);
   // --fp32-decode keeps them fp32, as transformers computes (docs/llama.md, "Exactness").
   set_int8_decode(!args.flag("--fp32-decode"));
+  const std::string memory = args.get_or("--memory", "full");
+  const std::string budget = args.get_or("--budget", "");
+  const bool reposition = args.flag("--reposition");
   args.finish();
   if (json && !message) throw Error("--json needs --message (one exchange)");
   auto tok = lm::tokenizer_for(model);
   auto dec = load_decoder(model, 512, ctx);
   if (ctx <= 0 || ctx > dec->context_length())
     throw Error(cat("--ctx must be in [1, ", dec->context_length(), "], got ", ctx));
-  Conversation conv(*dec, *tok, ctx);
+  const MemorySpec spec = parse_memory(memory, budget, dec->n_layer());
+  if (!spec.full()) {  // the runner attends over up to the budget plus one message chunk
+    const int64_t most = *std::max_element(spec.budgets.begin(), spec.budgets.end()) + dec->max_batch();
+    if (most > ctx) dec = load_decoder(model, 512, most);
+  }
+  CacheOptions copt;
+  copt.max_tokens = reposition ? 0 : ctx, copt.max_new = dec->max_batch(), copt.reposition = reposition;
+  Conversation conv(*dec, *tok, make_cache(spec, *dec, copt), reposition ? 0 : ctx);
   Rng rng(seed);
   if (!system.empty()) conv.message("system", system);
   int64_t n = 0;
@@ -133,6 +160,8 @@ int run(cli::Args& args) {
       Json j = Json::object();
       j["reply"] = r;
       j["tokens"] = n;
+      j["conversation_tokens"] = conv.tokens();
+      j["cache_entries"] = conv.held();
       j["decode_tokens_per_second"] = secs > 0 ? double(n) / secs : 0.0;
       std::printf("%s\n", j.dump().c_str());
     } else {
@@ -150,7 +179,8 @@ int run(cli::Args& args) {
     conv.message("user", line);
     conv.reply(max_tokens, temperature, rng, stdout, &n, &secs);
     std::printf("\n");
-    std::fprintf(stderr, "[%lld tokens, %.1f tokens/s]\n> ", (long long)n, secs > 0 ? double(n) / secs : 0.0);
+    std::fprintf(stderr, "[%lld tokens, %.1f tokens/s; conversation %lld tokens, cache %lld entries]\n> ",
+                 (long long)n, secs > 0 ? double(n) / secs : 0.0, (long long)conv.tokens(), (long long)conv.held());
   }
   return 0;
 }
