@@ -27,8 +27,15 @@ BoundedKvCache::BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<
     if (std::any_of(budgets_.begin(), budgets_.end(), [&](int64_t b) { return b != budgets_[0]; }))
       throw Error("--budget: re-positioning keys needs the same budget in every layer");
     MNEMO_CHECK(hs % 2 == 0, "rotary head size ", hs);
-    inv_freq_.resize(size_t(hs / 2));
-    rope_inv_freq(inv_freq_.data(), hs, rope->theta, rope->linear_scale);
+    std::vector<float> inv_freq(static_cast<size_t>(hs / 2));
+    rope_inv_freq(inv_freq.data(), hs, rope->theta, rope->linear_scale);
+    // An entry moves back by the number of entries evicted before it in one step: 1 .. max_new (a layer holds at
+    // most budget + max_new). One rotation table per distance, made once.
+    std::vector<int64_t> back(static_cast<size_t>(max_new));
+    for (int64_t d = 0; d < max_new; ++d) back[size_t(d)] = -(d + 1);
+    cos_.resize(size_t(max_new * hs / 2));
+    sin_.resize(size_t(max_new * hs / 2));
+    rope_tables(cos_.data(), sin_.data(), back.data(), inv_freq.data(), max_new, hs / 2);  // (max_new, hs/2) each
   }
   // A layer never holds more than its budget plus one forward call's tokens (nor more than the sequence).
   const int64_t held = max_tokens > 0 ? std::min(most, max_tokens) : most;
@@ -39,9 +46,6 @@ BoundedKvCache::BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<
   pos_.assign(blocks, 0);
   org_.assign(blocks, 0);
   slot_.assign(blocks, 0);
-  cos_.resize(size_t(cap_ * hs / 2));
-  sin_.resize(size_t(cap_ * hs / 2));
-  shift_.resize(size_t(cap_));
   ev_.resize(size_t(cap_));
   ev_row_.resize(size_t(cap_));
   ev_flag_.resize(size_t(cap_));
@@ -184,19 +188,14 @@ void BoundedKvCache::reposition(int layer, int64_t h, const EvictionPlan& plan) 
   const int64_t half = hs_ / 2, k = plan.n_keep, b = block(layer, h);
   const int64_t* keep = plan.row(h);
   const int64_t* slot = slot_.data() + b;
-  int64_t moved = 0;
-  while (moved < k && keep[moved] == moved) ++moved;
-  const int64_t m = k - moved;
-  if (m == 0) return;
-  if (h == 0 || plan.per_head) {  // per-layer plans move every head the same way: one table
-    for (int64_t i = 0; i < m; ++i) shift_[size_t(i)] = (moved + i) - keep[moved + i];
-    rope_tables(cos_.data(), sin_.data(), shift_.data(), inv_freq_.data(), m, half);  // (m, hs/2) each
-  }
-  for (int64_t i = 0; i < m; ++i) {
-    const int64_t row = b + slot[moved + i];
+  int64_t i = 0;
+  while (i < k && keep[i] == i) ++i;
+  for (; i < k; ++i) {
+    const int64_t d = keep[i] - i, row = b + slot[i];  // d in [1, max_new]
+    MNEMO_CHECK(d >= 1 && d <= max_new_, "re-positioning: an entry moves back ", d, " positions");
     float* key = k_.data() + row * hs_;  // (hs)
-    rope_forward(key, key, cos_.data() + i * half, sin_.data() + i * half, 1, 1, hs_);
-    pos_[size_t(row)] = moved + i;
+    rope_forward(key, key, cos_.data() + (d - 1) * half, sin_.data() + (d - 1) * half, 1, 1, hs_);
+    pos_[size_t(row)] = i;
   }
 }
 

@@ -95,15 +95,14 @@ class BoundedKvCache : public KvCache {
   std::vector<int64_t> budgets_;        // (L)
   std::unique_ptr<EvictionPolicy> policy_;
   bool reposition_ = false;
-  std::vector<float> inv_freq_;         // (hs/2) when re-positioning
   std::vector<float> k_, v_;            // (L, Hkv, cap, hs) each
   std::vector<int64_t> pos_, org_;      // (L, Hkv, cap) per row: rotary position, absolute position
   std::vector<int64_t> slot_;           // (L, Hkv, cap): arrival order -> row, first `size` valid
   std::vector<int64_t> size_, seen_, evicted_;  // (L)
   std::vector<int64_t> pending_;        // (L) entries appended since the last observe
   EvictionPlan plan_;                   // scratch
-  std::vector<float> cos_, sin_;        // scratch for re-rotation (cap, hs/2) each
-  std::vector<int64_t> shift_, ev_, ev_row_;  // scratch (cap) each: re-rotation shifts, evicted indices and rows
+  std::vector<float> cos_, sin_;        // (max_new, hs/2) each when re-positioning: rotation back by 1..max_new
+  std::vector<int64_t> ev_, ev_row_;    // scratch (cap) each: evicted arrival indices and their rows
   std::vector<char> ev_flag_;                  // scratch (cap): rows >= n_keep freed by the plan
   bool rows_observer_on_ = false;
   bool frozen_ = false;

@@ -95,23 +95,29 @@ TEST(BoundedKvCache, EntriesMoveWithTheirKeysValuesAndPositions) {
 
 TEST(BoundedKvCache, RepositionedKeysSitAtTheirIndex) {
   // Keys are the same vector rotated at the position the cache asks for; after every eviction each held key must
-  // equal that vector rotated at its index (StreamingLLM's positions within the cache).
+  // equal that vector rotated at its index (StreamingLLM's positions within the cache). Every 5th step appends a
+  // run of 3 (entries then move back by up to 3 positions).
   const CacheShape shape{1, 2, 1};
   const int64_t hs = 8, budget = 6;
   RopeSpec rope{10000.0f, 1.0f};
   for (const char* name : {"sink:2", "tova", "h2o"}) {
     SCOPED_TRACE(name);
-    BoundedKvCache cache(shape, hs, {budget}, make_policy(name), 1, 0, &rope);
+    BoundedKvCache cache(shape, hs, {budget}, make_policy(name), 3, 0, &rope);
     std::vector<float> inv(hs / 2), cos(hs / 2), sin(hs / 2), base(hs), k(hs), v(hs, 0.0f);
     rope_inv_freq(inv.data(), hs, rope.theta, rope.linear_scale);
     for (int64_t d = 0; d < hs; ++d) base[size_t(d)] = float(d + 1) / hs;
     Rng rng(5);
+    int64_t tokens = 0;
     for (int64_t t = 0; t < 500; ++t) {
-      const int64_t pos = cache_position(cache, t);
-      ASSERT_EQ(pos, std::min<int64_t>(t, budget));
-      rope_tables(cos.data(), sin.data(), &pos, inv.data(), 1, hs / 2);
-      rope_forward(k.data(), base.data(), cos.data(), sin.data(), 1, 1, hs);
-      cache.append(0, pos, k.data(), v.data());
+      const int64_t first = cache_position(cache, tokens), run = t % 5 == 2 ? 3 : 1;
+      ASSERT_EQ(first, std::min<int64_t>(tokens, budget));
+      for (int64_t j = 0; j < run; ++j) {
+        const int64_t pos = first + j;
+        rope_tables(cos.data(), sin.data(), &pos, inv.data(), 1, hs / 2);
+        rope_forward(k.data(), base.data(), cos.data(), sin.data(), 1, 1, hs);
+        cache.append(0, pos, k.data(), v.data());
+      }
+      tokens += run;
       std::vector<float> p = random_rows(rng, shape.H, cache.size(0));
       cache.observe(0, p.data(), shape.H);
       for (int64_t i = 0; i < cache.size(0); ++i) {
