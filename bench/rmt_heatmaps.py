@@ -75,7 +75,7 @@ def attention_pictures(path, out):
     plt.close(fig)
 
 
-def grid_picture(path, out):
+def grid_picture(path, out, name):
     rows = json.load(open(path))["rows"]
     trained = sorted({r["trained"] for r in rows}, key=lambda x: (isinstance(x, str), x))
     evald = sorted({r["evaluated"] for r in rows})
@@ -91,12 +91,12 @@ def grid_picture(path, out):
     ax.set_xticks(range(len(evald)))
     ax.set_xticklabels(evald)
     ax.set_yticks(range(len(trained)))
-    ax.set_yticklabels(trained)
+    ax.set_yticklabels([str(t) for t in trained])
     ax.set_xlabel("evaluated segments (64 tokens each)")
     ax.set_ylabel("trained up to (segments)")
     fig.colorbar(im)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "rmt_accuracy_grid.png"), dpi=110)
+    fig.savefig(os.path.join(out, name), dpi=110)
     plt.close(fig)
 
 
@@ -105,12 +105,13 @@ def main():
     ap.add_argument("--attention")
     ap.add_argument("--grid")
     ap.add_argument("--out", default="docs/img")
+    ap.add_argument("--grid-name", default="rmt_accuracy_grid.png", help="file name of the grid picture in --out")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     if a.attention:
         attention_pictures(a.attention, a.out)
     if a.grid:
-        grid_picture(a.grid, a.out)
+        grid_picture(a.grid, a.out, a.grid_name)
 
 
 if __name__ == "__main__":
