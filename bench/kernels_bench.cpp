@@ -1,6 +1,7 @@
 // The non-GEMM kernels, fast against their reference twins in the same run (each benchmark takes /0 = fast,
 // /1 = reference; the reference is single-threaded plain loops, so the ratio includes threading and SIMD).
-// Shapes are those of a GPT-2 d=512 training step with B*T = 4096 (B=8, T=512, 8 heads of 64) and a 16384 vocab.
+// Shapes are those of a GPT-2 d=512 training step with B*T = 4096 (B=8, T=512, 8 heads of 64) and a 16384 vocab;
+// the Llama ones are SmolLM2-135M's.
 // Run: build-*/bench/bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "tensor/kernels.h"
+#include "tensor/llama_kernels.h"
 
 namespace {
 
@@ -145,6 +147,37 @@ void BM_EmbeddingForwardBackward(benchmark::State& st) {
   bytes_counter(st, 5.0 * BT * C * 4);
 }
 
+// Llama's row kernels at SmolLM2-135M's decode shapes, prefill of 512 tokens: RMSNorm (512, 576), SwiGLU
+// (512, 1536), rotary positions (512 tokens x 9 heads of 64).
+void BM_LlamaRmsNormSwigluRope(benchmark::State& st) {
+  Mode m(st);
+  const int64_t N = 512, Cm = 576, I = 1536, H = 9, hs = 64;
+  auto x = ramp(N * Cm, 1.0f), w = ramp(Cm, 1.0f), g = ramp(N * I, 3.0f), u = ramp(N * I, 1.0f);
+  auto q = ramp(N * H * hs, 1.0f), cs = ramp(N * hs / 2, 1.0f), sn = ramp(N * hs / 2, 1.0f);
+  std::vector<float> y(N * Cm), r(N), a(N * I), qr(N * H * hs);
+  for (auto _ : st) {
+    rmsnorm_forward(y.data(), r.data(), x.data(), w.data(), N, Cm, 1e-5f);
+    swiglu_forward(a.data(), g.data(), u.data(), N * I);
+    rope_forward(qr.data(), q.data(), cs.data(), sn.data(), N, H, hs);
+  }
+  bytes_counter(st, 4.0 * (2 * N * Cm + 3 * N * I + 2 * N * H * hs));
+}
+
+// One decode step of SmolLM2's attention for one kv head (3 query heads of 64) over Tk cached entries: scores,
+// softmax, weighted sum (tensor/llama_kernels.h). range(1) = Tk.
+void BM_LlamaDecodeAttention(benchmark::State& st) {
+  Mode m(st);
+  const int64_t Tk = st.range(1), G = 3, hs = 64;
+  auto q = ramp(G * hs, 1.0f), K = ramp(Tk * hs, 1.0f), V = ramp(Tk * hs, 1.0f);
+  std::vector<float> s(G * Tk), out(G * hs);  // (G, Tk), (G, hs)
+  for (auto _ : st) {
+    attn_scores(s.data(), Tk, q.data(), K.data(), Tk, G, hs, 0.125f);
+    for (int64_t g = 0; g < G; ++g) attn_softmax(s.data() + g * Tk, Tk, Tk);
+    attn_mix(out.data(), hs, s.data(), Tk, V.data(), Tk, G, hs, 0, hs);
+  }
+  bytes_counter(st, 2.0 * Tk * hs * 4);  // K and V read once
+}
+
 #define KERNEL_BENCH(fn) BENCHMARK(fn)->ArgName("reference")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()
 KERNEL_BENCH(BM_LayerNormForward);
 KERNEL_BENCH(BM_LayerNormBackward);
@@ -160,6 +193,12 @@ BENCHMARK(BM_AttentionDecode)
 KERNEL_BENCH(BM_CrossEntropyForwardBackward);
 KERNEL_BENCH(BM_AdamW);
 KERNEL_BENCH(BM_EmbeddingForwardBackward);
+KERNEL_BENCH(BM_LlamaRmsNormSwigluRope);
+BENCHMARK(BM_LlamaDecodeAttention)
+    ->ArgNames({"reference", "Tk"})
+    ->ArgsProduct({{0, 1}, {128, 2048}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 }  // namespace
 

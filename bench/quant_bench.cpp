@@ -7,6 +7,8 @@
 //  - cold: cycles through enough copies of the matrix to exceed 256 MB, so every iteration streams from DRAM
 //    (what decoding a 30-layer model actually does).
 // Shapes (rows x cols): 576x576 (q/o projections), 1536x576 (gate/up), 576x1536 (down), 49152x576 (LM head).
+// "CPU" is the process's CPU time per matvec (all threads), which time-slicing on a shared machine inflates less
+// than the wall-clock time.
 // Run: build-*/bench/bench_quant --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
@@ -85,6 +87,7 @@ int main(int argc, char** argv) {
           benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) { run(st, t, s.rows, s.cols, cold, q8x); })
               ->Unit(benchmark::kMicrosecond)
               ->MinTime(0.2)
+              ->MeasureProcessCPUTime()  // CPU time of all threads: what a kernel costs even when cores are shared
               ->UseRealTime();
         }
   benchmark::Initialize(&argc, argv);

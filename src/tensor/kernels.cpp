@@ -108,10 +108,9 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
     for (int64_t n = 0; n < N; ++n) {
       float* d = dtable + int64_t(ids[n]) * C;
       const float* g = dout + n * C;
-      for (int64_t c = c0; c < c1; c += kLanes) {
-        int64_t w = std::min(kLanes, c1 - c);
-        st(d + c, ld(d + c, w) + ld(g + c, w), w);
-      }
+      int64_t c = c0;
+      for (; c + kLanes <= c1; c += kLanes) store(d + c, load(d + c) + load(g + c));
+      if (c < c1) storen(d + c, loadn(d + c, c1 - c) + loadn(g + c, c1 - c), c1 - c);
     }
   });
 }
