@@ -139,7 +139,7 @@ BENCHMARK(BM_Evict)->Apply([](auto* b) { args(b, false); })->Unit(benchmark::kMi
 BENCHMARK(BM_Decode)->Apply([](auto* b) { args(b, true); })->Unit(benchmark::kMillisecond)->Iterations(64)
     ->Repetitions(3)->ReportAggregatesOnly(true);
 
-BENCHMARK(BM_DecodeBatch)->ArgsProduct({{1, 2, 4, 8, 16}, {1, 2}})->Unit(benchmark::kMillisecond)->Iterations(16)->UseRealTime()
-    ->Repetitions(3)->ReportAggregatesOnly(true);
+BENCHMARK(BM_DecodeBatch)->ArgsProduct({{1, 2, 4, 8, 16}, {1, 2}})->Unit(benchmark::kMillisecond)->Iterations(16)
+    ->UseRealTime()->Repetitions(3)->ReportAggregatesOnly(true);
 
 BENCHMARK_MAIN();

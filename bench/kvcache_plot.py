@@ -3,7 +3,7 @@
 
 usage: .venv/bin/python bench/kvcache_plot.py RESULTS_DIR OUT_DIR
   RESULTS_DIR/ppl.jsonl        `mnemo perplexity --json` lines (bench/kvcache_ppl_sweep.sh)
-  RESULTS_DIR/stream_*.json    `mnemo eval stream --json` outputs
+  RESULTS_DIR/stream_*.json    `mnemo eval stream --json` outputs (one run, or {"runs": [...]})
 writes OUT_DIR/kvcache_ppl_budget.png and OUT_DIR/kvcache_stream.png, and prints the tables as Markdown.
 """
 import json
@@ -38,13 +38,17 @@ def main(res: str, out: str) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("budget (entries per layer)")
     ax.set_ylabel("perplexity")
-    ax.set_title(f"SmolLM2-135M, {full[0]['tokens'] + 1 if full else '?'}-token held-out document")
+    docs = (len(full[0].get("documents", [])) or 1) if full else "?"
+    ax.set_title(f"SmolLM2-135M, {docs} held-out document(s), {full[0]['ctx'] if full else '?'}-token windows")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "kvcache_ppl_budget.png", dpi=110)
 
-    streams = sorted(res.glob("stream_*.json"))
-    streams = [json.load(open(s)) for s in streams if s.stat().st_size > 0]
+    streams = []
+    for f in sorted(res.glob("stream_*.json")):
+        if f.stat().st_size > 0:
+            j = json.load(open(f))
+            streams += j["runs"] if "runs" in j else [j]
     if streams:
         fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
         for s in streams:
@@ -52,6 +56,7 @@ def main(res: str, out: str) -> None:
             lab = f"{s['memory']} @ {s['budget']}" + (" (re-positioned)" if s.get("reposition") else "")
             a1.plot([x["tokens"] for x in c], [x["ppl"] for x in c], marker=".", label=lab)
             a2.plot([x["tokens"] for x in c], [x["rss_bytes"] / 2**20 for x in c], marker=".", label=lab)
+            a2.set_ylim(0, max(x["rss_bytes"] for x in c) / 2**20 * 1.2)
             print(f"stream {lab}: ppl {s['ppl']:.2f} over {s['tokens']} tokens, {s['tokens_per_second']:.2f} tok/s, "
                   f"cache {s.get('cache_bytes', 0) / 2**20:.1f} MiB, peak RSS {s['peak_rss_bytes'] / 2**20:.0f} MiB, "
                   f"recent share {s.get('recent_share', 0):.3f}, kept by kind {s.get('kept_by_kind')}, "

@@ -151,7 +151,8 @@ TEST(BoundedKvCache, PoliciesSeeAttentionInArrivalOrder) {
     std::vector<int64_t> want(size_t(t + 1)), got(cache.origins(0, 0), cache.origins(0, 0) + cache.size(0));
     for (int64_t i = 0; i <= t; ++i) want[size_t(i)] = i;
     // Ties: the more recent token stays.
-    std::sort(want.begin(), want.end(), [&](int64_t a, int64_t b) { return score(a) != score(b) ? score(a) > score(b) : a > b; });
+    std::sort(want.begin(), want.end(),
+              [&](int64_t a, int64_t b) { return score(a) != score(b) ? score(a) > score(b) : a > b; });
     want.resize(size_t(std::min<int64_t>(t + 1, budget)));
     std::sort(want.begin(), want.end());
     std::sort(got.begin(), got.end());
@@ -284,7 +285,8 @@ TEST(BoundedKvCache, ARunOfTokensAfterEvictionsMasksByRow) {
     for (int64_t i = 0; i < 16; ++i) permuted |= static_cast<BoundedKvCache&>(*caches[0]).order(0, 0)[i] != i;
     ASSERT_TRUE(permuted);
     model.forward(&ids[65], 5, 65, *caches[0], run.data(), true);
-    for (int64_t i = 0; i < 5; ++i) model.forward(&ids[size_t(65 + i)], 1, 65 + i, *caches[1], one.data() + i * V, false);
+    for (int64_t i = 0; i < 5; ++i)
+      model.forward(&ids[size_t(65 + i)], 1, 65 + i, *caches[1], one.data() + i * V, false);
     for (size_t i = 0; i < run.size(); ++i) ASSERT_NEAR(run[i], one[i], 1e-5f) << "logit " << i;
   }
 }

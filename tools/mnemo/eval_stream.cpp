@@ -174,7 +174,10 @@ int run_eval_stream(Args& args) {
     parallel_for(R, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) step_nll[size_t(r)] = nll(logits.data() + r * V, V, ids[size_t(t + 1)]);
     });
-    for (int64_t r = 0; r < R; ++r) runs[size_t(r)].total += step_nll[size_t(r)], runs[size_t(r)].chunk_nll += step_nll[size_t(r)];
+    for (int64_t r = 0; r < R; ++r) {
+      runs[size_t(r)].total += step_nll[size_t(r)];
+      runs[size_t(r)].chunk_nll += step_nll[size_t(r)];
+    }
     ++chunk_tokens;
     if ((t + 1) % every == 0 || t + 2 == n) {
       const double chunk_s = chunk_timer.seconds();

@@ -98,7 +98,8 @@ int run(cli::Args& args) {
   std::unique_ptr<Tokenizer> tok;
   std::vector<Document> docs;
   if (docs_file) {
-    if (args.get("--ids") || args.get("--text")) throw Error("give --docs FILE.jsonl or one of --ids / --text, not both");
+    if (args.get("--ids") || args.get("--text"))
+      throw Error("give --docs FILE.jsonl or one of --ids / --text, not both");
     docs = read_documents(*docs_file, model, &tok);
   } else {
     docs.push_back({"", lm::read_input_ids(args, model, false, &tok)});
@@ -111,8 +112,8 @@ int run(cli::Args& args) {
   for (Document& d : docs) {
     if (truncate > 0 && int64_t(d.ids.size()) > truncate) d.ids.resize(size_t(truncate));
     if (d.ids.size() < 2)
-      throw Error(cat(docs_file ? cat(*docs_file, ": document ", d.id, ": ") : "", "perplexity needs at least 2 tokens, got ",
-                      d.ids.size()));
+      throw Error(cat(docs_file ? cat(*docs_file, ": document ", d.id, ": ") : "",
+                      "perplexity needs at least 2 tokens, got ", d.ids.size()));
     longest = std::max<int64_t>(longest, int64_t(d.ids.size()));
     total_tokens += int64_t(d.ids.size());
   }
@@ -130,7 +131,8 @@ int run(cli::Args& args) {
       if (id >= V) throw Error(cat("token id ", id, " outside the vocabulary of ", V));
   std::vector<Window> windows;
   for (size_t d = 0; d < docs.size(); ++d)
-    for (int64_t w0 = 0, n = int64_t(docs[d].ids.size()); w0 < n; w0 += ctx) windows.push_back({d, w0, std::min(n, w0 + ctx)});
+    for (int64_t w0 = 0, n = int64_t(docs[d].ids.size()); w0 < n; w0 += ctx)
+      windows.push_back({d, w0, std::min(n, w0 + ctx)});
   if (save_logits && windows.size() > 1)
     throw Error(cat("--save-logits needs the input in one window (", windows.size(), " windows of --ctx ", ctx, ")"));
   std::vector<float> saved;  // (n, V) only for --save-logits
@@ -162,7 +164,8 @@ int run(cli::Args& args) {
         // Row i predicts ids[b0 + i + 1] when that token is in the window. Rows in parallel, summed in order.
         const int64_t rows = std::min(m, w.w1 - 1 - b0);
         parallel_for(rows, [&](int64_t r0, int64_t r1) {
-          for (int64_t i = r0; i < r1; ++i) row_nll[size_t(i)] = lm::nll(logits.data() + i * V, V, ids[size_t(b0 + i + 1)]);
+          for (int64_t i = r0; i < r1; ++i)
+            row_nll[size_t(i)] = lm::nll(logits.data() + i * V, V, ids[size_t(b0 + i + 1)]);
         });
         for (int64_t i = 0; i < rows; ++i) w.nll += row_nll[size_t(i)];
         w.scored += std::max<int64_t>(rows, 0);
@@ -173,9 +176,10 @@ int run(cli::Args& args) {
   } else {
     // Continuous batching: slot s decodes window slot_win[s] (-1 when idle) at token slot_t[s] of it; a slot that
     // finishes its window takes the next one with its cache reset.
-    std::vector<int64_t> slot_win(static_cast<size_t>(P), -1), slot_t(static_cast<size_t>(P), 0), pos(static_cast<size_t>(P)), active(static_cast<size_t>(P));
-    std::vector<int32_t> tok_ids(static_cast<size_t>(P));
-    std::vector<KvCache*> step_caches(static_cast<size_t>(P));
+    const size_t slots = static_cast<size_t>(P);
+    std::vector<int64_t> slot_win(slots, -1), slot_t(slots, 0), pos(slots), active(slots);
+    std::vector<int32_t> tok_ids(slots);
+    std::vector<KvCache*> step_caches(slots);
     size_t next = 0;
     for (;;) {
       int64_t n = 0;
