@@ -14,7 +14,7 @@ engine produces --new tokens after the prompt (end-of-text ignored).
   with torch 1.13 under Python 3.11 (its torch.distributed module); decode time = time(N new tokens) - time(1)
   (the second call is the prompt pass plus the first token), over N - 1 steps. PyTorch runs in a child process,
   twice per repetition: on the system BLAS (Debian's torch calls the Netlib reference libblas) and with OpenBLAS's
-  libblas.so.3 first on LD_LIBRARY_PATH (see bench/train_bench.py); the faster of the two medians is the
+  libblas.so.3 first on LD_LIBRARY_PATH (see bench/torch_env.py); the faster of the two medians is the
   reference. (One-row products are where OpenBLAS's threading can lose to the plain reference loops.)
 Both engines' greedy tokens are compared (same weights, same prompt: they should agree; a tie between two logits
 within float rounding can make them part ways, which is reported, not hidden).
@@ -32,8 +32,7 @@ import time
 
 import numpy as np
 
-BLAS_CANDIDATES = ["/usr/lib/x86_64-linux-gnu/openblas-openmp",
-                   "/work/perf-openblas/usr/lib/x86_64-linux-gnu/openblas-openmp"]
+import torch_env
 
 
 def make_model(path):
@@ -69,19 +68,13 @@ def torch_child(a):
     gen(2)  # warm-up
     t_full, toks = gen(a.new)
     t_one, _ = gen(1)
-    with open("/proc/self/maps") as f:
-        blas = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1]})
     print(json.dumps({"decode_tok_s": (a.new - 1) / (t_full - t_one), "tokens": toks, "torch": torch.__version__,
-                      "blas": blas}))
+                      "blas": torch_env.loaded_blas()}))
 
 
 def run_torch(a, model_dir, ids_file, blas_dir):
-    env = dict(os.environ)
-    if blas_dir:
-        env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", "--model-dir", model_dir, "--ids-file",
-           ids_file, "--threads", str(a.threads), "--new", str(a.new)]
-    return json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env, text=True).stdout.splitlines()[-1])
+    return torch_env.run_child(__file__, ["--torch-child", "--model-dir", model_dir, "--ids-file", ids_file,
+                                          "--threads", a.threads, "--new", a.new], blas_dir)
 
 
 def run_mnemo(a, model_dir, ids_file):
@@ -105,13 +98,7 @@ def main():
     a = ap.parse_args()
     if a.torch_child:
         return torch_child(a)
-    blas_dir = None
-    if a.torch_blas == "auto":
-        blas_dir = next((d for d in BLAS_CANDIDATES if os.path.exists(os.path.join(d, "libblas.so.3"))), None)
-        if not blas_dir:
-            print("warning: no OpenBLAS libblas.so.3 found; PyTorch runs on the system BLAS", file=sys.stderr)
-    elif a.torch_blas != "system":
-        blas_dir = a.torch_blas
+    blas_dir = torch_env.openblas_dir(a.torch_blas)
     print(json.dumps({"load_average_start": os.getloadavg()}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = os.path.join(tmp, "gpt2")

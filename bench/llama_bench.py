@@ -16,13 +16,13 @@ import argparse
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import types
+
+import torch_env
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 GGUF = os.path.join(ROOT, "data", "models", "smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -72,25 +72,6 @@ def run_llamacpp(llm, ids):
     return prefill, STEPS / (time.perf_counter() - t)
 
 
-def make_hf(threads):
-    try:
-        import sentencepiece  # noqa: F401
-    except ImportError:
-        import importlib.machinery
-
-        stub = types.ModuleType("sentencepiece")
-        stub.__spec__ = importlib.machinery.ModuleSpec("sentencepiece", None)
-        sys.modules["sentencepiece"] = stub
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.set_num_threads(threads)
-    m = AutoModelForCausalLM.from_pretrained(os.path.dirname(GGUF), gguf_file=os.path.basename(GGUF),
-                                             torch_dtype=torch.float32)
-    m.lm_head.weight = m.model.embed_tokens.weight
-    return m.eval()
-
-
 def run_hf(model, ids):
     import torch
 
@@ -121,7 +102,7 @@ def main():
         llms = {c: make_llamacpp(a.threads, c + STEPS + 8) for c in contexts}
     except ImportError:
         sys.exit("llama-cpp-python is not installed: pip install llama-cpp-python (see docs/llama.md)")
-    hf = None if a.no_hf else make_hf(a.threads)
+    hf = None if a.no_hf else torch_env.hf_llama_from_gguf(GGUF, a.threads)
     res = {c: {"mnemo": [], "llama.cpp": [], "transformers": [], "rss": []} for c in contexts}
     for rep in range(a.reps):
         for c in contexts:

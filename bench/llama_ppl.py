@@ -10,10 +10,10 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
-import types
+
+import torch_env
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 GGUF = os.path.join(ROOT, "data", "models", "smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -66,21 +66,8 @@ def main():
     scored = sum(len(w) - 1 for w in windows)
     out = {"tokens": scored, "ctx": a.ctx, "mnemo": {"nll": mn["nll"], "ppl": mn["ppl"], "seconds": mn["seconds"]}}
 
-    try:
-        import sentencepiece  # noqa: F401
-    except ImportError:
-        import importlib.machinery
-
-        stub = types.ModuleType("sentencepiece")
-        stub.__spec__ = importlib.machinery.ModuleSpec("sentencepiece", None)
-        sys.modules["sentencepiece"] = stub
+    hf = torch_env.hf_llama_from_gguf(GGUF, a.threads)
     import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.set_num_threads(a.threads)
-    hf = AutoModelForCausalLM.from_pretrained(os.path.dirname(GGUF), gguf_file=os.path.basename(GGUF),
-                                              torch_dtype=torch.float32).eval()
-    hf.lm_head.weight = hf.model.embed_tokens.weight
     t = time.perf_counter()
     with torch.no_grad():
         nll = sum(nll_of(hf(torch.tensor([w])).logits[0], w) for w in windows)

@@ -29,11 +29,9 @@ import time
 
 import numpy as np
 
+import torch_env
+
 SIZES = {"4L-d256": dict(n_layer=4, n_embd=256, n_head=4), "6L-d512": dict(n_layer=6, n_embd=512, n_head=8)}
-
-
-BLAS_CANDIDATES = ["/usr/lib/x86_64-linux-gnu/openblas-openmp",
-                   "/work/perf-openblas/usr/lib/x86_64-linux-gnu/openblas-openmp"]
 
 
 def train_flops_per_token(cfg, vocab, T):
@@ -69,22 +67,10 @@ def torch_tokens_per_s(cfg, vocab, B, T, steps, warmup, threads, ids):
     return steps * B * T / (time.perf_counter() - t0)
 
 
-def torch_blas_library():
-    """The libblas this process loaded (what torch's matrix products run on)."""
-    with open("/proc/self/maps") as f:
-        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
-    return sorted(libs)
-
-
 def torch_in_child(a, name, ids_file, blas_dir):
-    env = dict(os.environ)
-    if blas_dir:
-        env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", name, "--ids-file", ids_file, "--threads",
-           str(a.threads), "--steps", str(a.steps), "--warmup", str(a.warmup), "--batch", str(a.batch), "--seq",
-           str(a.seq), "--vocab", str(a.vocab)]
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return torch_env.run_child(__file__, ["--torch-child", name, "--ids-file", ids_file, "--threads", a.threads,
+                                          "--steps", a.steps, "--warmup", a.warmup, "--batch", a.batch, "--seq",
+                                          a.seq, "--vocab", a.vocab], blas_dir)
 
 
 def mnemo_tokens_per_s(mnemo, cfg, vocab, B, T, steps, warmup, threads, ids_file, out):
@@ -126,15 +112,9 @@ def main():
             ids = json.load(f)
         tps = torch_tokens_per_s(SIZES[a.torch_child], a.vocab, a.batch, a.seq, a.steps, a.warmup, a.threads, ids)
         import torch
-        print(json.dumps({"tok_s": tps, "blas": torch_blas_library(), "torch": torch.__version__}))
+        print(json.dumps({"tok_s": tps, "blas": torch_env.loaded_blas(), "torch": torch.__version__}))
         return 0
-    blas_dir = None
-    if a.torch_blas == "auto":
-        blas_dir = next((d for d in BLAS_CANDIDATES if os.path.exists(os.path.join(d, "libblas.so.3"))), None)
-        if not blas_dir:
-            print("warning: no OpenBLAS libblas.so.3 found; PyTorch runs on the system BLAS", file=sys.stderr)
-    elif a.torch_blas != "system":
-        blas_dir = a.torch_blas
+    blas_dir = torch_env.openblas_dir(a.torch_blas)
     print(json.dumps({"load_average_start": os.getloadavg()}), flush=True)
     rng = np.random.default_rng(1)
     ids = rng.integers(0, a.vocab, size=200_000).tolist()
