@@ -36,6 +36,9 @@ class ParameterSet {
   Parameter* find(const std::string& name);
   const Parameter* find(const std::string& name) const;
   int64_t numel() const { return total_; }
+  // Every gradient in one flat tensor (padded,): each parameter's followed by zeros up to a 16-float boundary,
+  // so one call reduces or scales them all. Undefined before allocate().
+  Tensor& grad_storage() { return grads_; }
 
   void zero_grad();
   // The parameter as a graph input: its gradient flows when the tape records.

@@ -358,4 +358,45 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
       kElemGrain);
 }
 
+namespace {
+// x is cut into blocks of kSquaresBlock floats, each summed in float vectors (at most 64 squares a lane: about six
+// digits kept) and widened. A block whose float sum overflows (or is NaN) is redone in double, so a huge but finite
+// gradient keeps a finite norm as in the reference. The blocks form kSquaresParts runs fixed by n; each run adds
+// its blocks in order into its own double and the runs join in order.
+constexpr int64_t kSquaresBlock = 256, kSquaresParts = 64;
+
+double block_sum_squares(const float* x, int64_t n) {
+  Vf a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
+  int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+    const Vf u0 = load(x + i), u1 = load(x + i + kLanes), u2 = load(x + i + 2 * kLanes), u3 = load(x + i + 3 * kLanes);
+    a0 = fmadd(u0, u0, a0), a1 = fmadd(u1, u1, a1), a2 = fmadd(u2, u2, a2), a3 = fmadd(u3, u3, a3);
+  }
+  for (; i < n; i += kLanes) {
+    const Vf u = ld(x + i, std::min(kLanes, n - i));
+    a0 = fmadd(u, u, a0);
+  }
+  const float s = reduce_add((a0 + a1) + (a2 + a3));
+  return std::isfinite(s) ? double(s) : ref::sum_squares(x, n);
+}
+}  // namespace
+
+double sum_squares(const float* x, int64_t n) {
+  if (reference_kernels()) return ref::sum_squares(x, n);
+  prof::Scope scope("sum_squares");
+  const int64_t blocks = (n + kSquaresBlock - 1) / kSquaresBlock, parts = std::min(kSquaresParts, blocks);
+  double part[kSquaresParts] = {};
+  parallel_for(
+      parts,
+      [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p)
+          for (int64_t b = blocks * p / parts; b < blocks * (p + 1) / parts; ++b)
+            part[p] += block_sum_squares(x + b * kSquaresBlock, std::min(kSquaresBlock, n - b * kSquaresBlock));
+      },
+      n < 2 * kElemGrain ? parts : 1);  // small x: no pool wake-up
+  double s = 0;
+  for (int64_t p = 0; p < parts; ++p) s += part[p];
+  return s;
+}
+
 }  // namespace mnemo

@@ -83,6 +83,11 @@ struct AdamWConfig {
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWConfig& cfg,
                   int64_t step);
 
+// ---- sum of squares (the global gradient norm) ----
+// sum_i x[i]^2 over x (n), in double. The fast kernel splits x by n alone, never by the thread count, so its
+// result is the same bits for every thread count.
+double sum_squares(const float* x, int64_t n);
+
 namespace ref {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
@@ -111,6 +116,7 @@ void crossentropy_backward(float* dlogits, const float* logits, const int32_t* t
                            int64_t N, int64_t V);
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWConfig& cfg,
                   int64_t step);
+double sum_squares(const float* x, int64_t n);
 }  // namespace ref
 
 }  // namespace mnemo

@@ -322,4 +322,10 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
   }
 }
 
+double sum_squares(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(x[i]) * x[i];
+  return s;
+}
+
 }  // namespace mnemo::ref

@@ -26,21 +26,21 @@ void AdamW::step(float lr) {
   MNEMO_CHECK(off == params_.numel(), "optimizer state covers ", off, " of ", params_.numel(), " values");
 }
 
-double clip_grad_norm(ParameterSet& params, double max_norm) {
+double clip_grad_norm(std::initializer_list<ParameterSet*> sets, double max_norm) {
   double sq = 0;
-  for (auto& p : params.all()) {
-    const float* g = p.grad.data();
-    double s = 0;
-    for (int64_t i = 0, n = p.grad.numel(); i < n; ++i) s += double(g[i]) * g[i];
-    sq += s;
-  }
-  double norm = std::sqrt(sq);
+  for (ParameterSet* ps : sets)
+    if (Tensor& g = ps->grad_storage(); g.defined()) sq += sum_squares(g.data(), g.numel());
+  const double norm = std::sqrt(sq);
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
-    float scale = float(max_norm / (norm + 1e-6));
-    for (auto& p : params.all()) {
-      float* g = p.grad.data();
-      for (int64_t i = 0, n = p.grad.numel(); i < n; ++i) g[i] *= scale;
-    }
+    const float scale = float(max_norm / (norm + 1e-6));
+    for (ParameterSet* ps : sets)
+      if (Tensor& g = ps->grad_storage(); g.defined())
+        parallel_for(
+            g.numel(),
+            [&, d = g.data()](int64_t i0, int64_t i1) {
+              for (int64_t i = i0; i < i1; ++i) d[i] *= scale;
+            },
+            16384);
   }
   return norm;
 }

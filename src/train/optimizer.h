@@ -3,6 +3,7 @@
 // allocations parallel to the parameter set's values, so a checkpoint saves them as two tensors and a resumed run
 // continues bit for bit.
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "autograd/parameter.h"
@@ -33,9 +34,11 @@ class AdamW {
   int64_t step_ = 0;
 };
 
-// Scale all gradients so their global L2 norm is at most max_norm (no-op when max_norm <= 0); returns the norm
-// before clipping. A non-finite norm is returned as is and nothing is scaled (the caller decides to skip the step).
-double clip_grad_norm(ParameterSet& params, double max_norm);
+// Scale all gradients of the sets so their global L2 norm is at most max_norm (no-op when max_norm <= 0); returns
+// the norm before clipping. A non-finite norm is returned as is and nothing is scaled (the caller decides to skip
+// the step). The norm is the same bits for every thread count.
+double clip_grad_norm(std::initializer_list<ParameterSet*> sets, double max_norm);
+inline double clip_grad_norm(ParameterSet& params, double max_norm) { return clip_grad_norm({&params}, max_norm); }
 
 // Linear warm-up from 0 to peak over `warmup` steps, then linear decay to peak * final_fraction at `total`.
 struct LrSchedule {

@@ -338,19 +338,6 @@ void load(Run& r) {
   r.seconds = ck.state.number_or("seconds", 0);
 }
 
-double global_norm_clip(Run& r) {
-  const double nb = clip_grad_norm(r.model->backbone(), 0.0);
-  const double nm = clip_grad_norm(r.model->memory(), 0.0);
-  const double norm = std::sqrt(nb * nb + nm * nm);
-  if (r.cfg.clip > 0 && std::isfinite(norm) && norm > r.cfg.clip) {
-    const float scale = float(r.cfg.clip / (norm + 1e-6));
-    for (ParameterSet* ps : {&r.model->backbone(), &r.model->memory()})
-      for (auto& p : ps->all())
-        for (int64_t i = 0; i < p.grad.numel(); ++i) p.grad[i] *= scale;
-  }
-  return norm;
-}
-
 // Validation accuracy at S segments on a fixed set (same seed for every evaluation at this S).
 double validate_at(Run& r, int64_t S, double* memory_norm) {
   Rng vr(r.cfg.seed * 1000003 + uint64_t(S));
@@ -423,7 +410,7 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
     r.model->memory().zero_grad();
     Outcome res = r.model->run(tape, scratch, batch, c.bptt_depth);
     if (c.freeze_embeddings) word->grad.fill(0.0f);
-    const double norm = global_norm_clip(r);
+    const double norm = clip_grad_norm({&r.model->backbone(), &r.model->memory()}, c.clip);
     const double lr = c.lr * (c.warmup > 0 ? std::min(1.0, double(r.step + 1) / double(c.warmup)) : 1.0);
     if (std::isfinite(norm)) {  // a non-finite gradient skips the update (and is visible in the log)
       r.opt_b->step(float(lr));

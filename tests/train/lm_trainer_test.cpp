@@ -117,3 +117,20 @@ TEST(ClipGradNorm, ScalesToTheLimitAndReportsTheNorm) {
   EXPECT_NEAR(p[0].grad.data()[0], 0.6, 1e-6);
   EXPECT_NEAR(p[0].grad.data()[1], 0.8, 1e-6);
 }
+
+TEST(ClipGradNorm, SetsShareOneNormAndOneScale) {
+  ParameterSet a, b;
+  a.declare("w", {2});
+  a.declare("v", {1});
+  a.allocate();
+  b.declare("memory", {1});
+  b.allocate();
+  a[0].grad.data()[0] = 2, a[0].grad.data()[1] = 0, a[1].grad.data()[0] = 4, b[0].grad.data()[0] = 4;
+  EXPECT_DOUBLE_EQ(clip_grad_norm({&a, &b}, 0.0), 6.0);  // no limit: nothing scaled
+  EXPECT_EQ(b[0].grad.data()[0], 4.0f);
+  EXPECT_DOUBLE_EQ(clip_grad_norm({&a, &b}, 3.0), 6.0);
+  EXPECT_NEAR(a[0].grad.data()[0], 1.0, 1e-6);
+  EXPECT_NEAR(a[1].grad.data()[0], 2.0, 1e-6);
+  EXPECT_NEAR(b[0].grad.data()[0], 2.0, 1e-6);
+  EXPECT_NEAR(clip_grad_norm({&a, &b}, 0.0), 3.0, 1e-5);
+}
