@@ -5,24 +5,6 @@
 namespace mnemo {
 namespace {
 
-int64_t get_int(const Json& j, const char* key, int64_t fallback, const std::string& source) {
-  const Json* v = j.find(key);
-  if (!v || v->is_null()) return fallback;
-  return v->as_int(source + ": " + key);
-}
-
-float get_float(const Json& j, const char* key, float fallback, const std::string& source) {
-  const Json* v = j.find(key);
-  if (!v || v->is_null()) return fallback;
-  return float(v->as_number(source + ": " + key));
-}
-
-std::string get_string(const Json& j, const char* key, const std::string& fallback, const std::string& source) {
-  const Json* v = j.find(key);
-  if (!v || v->is_null()) return fallback;
-  return v->as_string(source + ": " + key);
-}
-
 Gelu gelu_of(const std::string& act, const char* key, const std::string& source) {
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") return Gelu::Tanh;
   if (act == "gelu") return Gelu::Erf;
@@ -40,14 +22,14 @@ Gelu Gpt2Config::gelu() const { return gelu_of(activation_function, "activation_
 Gpt2Config Gpt2Config::from_json(const Json& j, const std::string& source) {
   if (!j.is_object()) throw Error(cat(source, ": expected a JSON object"));
   Gpt2Config c;
-  c.n_layer = get_int(j, "n_layer", c.n_layer, source);
-  c.n_head = get_int(j, "n_head", c.n_head, source);
-  c.n_embd = get_int(j, "n_embd", c.n_embd, source);
-  c.n_positions = get_int(j, "n_positions", c.n_positions, source);
-  c.vocab_size = get_int(j, "vocab_size", c.vocab_size, source);
-  c.n_inner = get_int(j, "n_inner", 0, source);
-  c.layer_norm_epsilon = get_float(j, "layer_norm_epsilon", c.layer_norm_epsilon, source);
-  c.activation_function = get_string(j, "activation_function", c.activation_function, source);
+  c.n_layer = config_int(j, "n_layer", c.n_layer, source);
+  c.n_head = config_int(j, "n_head", c.n_head, source);
+  c.n_embd = config_int(j, "n_embd", c.n_embd, source);
+  c.n_positions = config_int(j, "n_positions", c.n_positions, source);
+  c.vocab_size = config_int(j, "vocab_size", c.vocab_size, source);
+  c.n_inner = config_int(j, "n_inner", 0, source);
+  c.layer_norm_epsilon = config_float(j, "layer_norm_epsilon", c.layer_norm_epsilon, source);
+  c.activation_function = config_string(j, "activation_function", c.activation_function, source);
   c.validate(source);
   return c;
 }
@@ -86,21 +68,21 @@ Gelu BertConfig::gelu() const { return gelu_of(hidden_act, "hidden_act", "config
 BertConfig BertConfig::from_json(const Json& j, const std::string& source) {
   if (!j.is_object()) throw Error(cat(source, ": expected a JSON object"));
   BertConfig c;
-  c.num_hidden_layers = get_int(j, "num_hidden_layers", c.num_hidden_layers, source);
-  c.hidden_size = get_int(j, "hidden_size", c.hidden_size, source);
-  c.num_attention_heads = get_int(j, "num_attention_heads", c.num_attention_heads, source);
-  c.intermediate_size = get_int(j, "intermediate_size", c.intermediate_size, source);
-  c.max_position_embeddings = get_int(j, "max_position_embeddings", c.max_position_embeddings, source);
-  c.type_vocab_size = get_int(j, "type_vocab_size", c.type_vocab_size, source);
-  c.vocab_size = get_int(j, "vocab_size", c.vocab_size, source);
-  c.pad_token_id = get_int(j, "pad_token_id", c.pad_token_id, source);
-  c.layer_norm_eps = get_float(j, "layer_norm_eps", c.layer_norm_eps, source);
-  c.hidden_act = get_string(j, "hidden_act", c.hidden_act, source);
+  c.num_hidden_layers = config_int(j, "num_hidden_layers", c.num_hidden_layers, source);
+  c.hidden_size = config_int(j, "hidden_size", c.hidden_size, source);
+  c.num_attention_heads = config_int(j, "num_attention_heads", c.num_attention_heads, source);
+  c.intermediate_size = config_int(j, "intermediate_size", c.intermediate_size, source);
+  c.max_position_embeddings = config_int(j, "max_position_embeddings", c.max_position_embeddings, source);
+  c.type_vocab_size = config_int(j, "type_vocab_size", c.type_vocab_size, source);
+  c.vocab_size = config_int(j, "vocab_size", c.vocab_size, source);
+  c.pad_token_id = config_int(j, "pad_token_id", c.pad_token_id, source);
+  c.layer_norm_eps = config_float(j, "layer_norm_eps", c.layer_norm_eps, source);
+  c.hidden_act = config_string(j, "hidden_act", c.hidden_act, source);
   // HF derives num_labels from id2label when present.
   if (const Json* id2label = j.find("id2label"); id2label && id2label->is_object())
     c.num_labels = int64_t(id2label->size());
-  c.num_labels = get_int(j, "num_labels", c.num_labels, source);
-  std::string pet = get_string(j, "position_embedding_type", "absolute", source);
+  c.num_labels = config_int(j, "num_labels", c.num_labels, source);
+  std::string pet = config_string(j, "position_embedding_type", "absolute", source);
   if (pet != "absolute")
     throw Error(cat(source, ": position_embedding_type '", pet, "' is not supported (absolute)"));
   if (const Json* arch = j.find("architectures"); arch && arch->is_array() && arch->size() > 0) {
@@ -161,9 +143,24 @@ Json BertConfig::to_json() const {
   return j;
 }
 
+int64_t config_int(const Json& j, const char* key, int64_t fallback, const std::string& source) {
+  const Json* v = j.find(key);
+  return v && !v->is_null() ? v->as_int(source + ": " + key) : fallback;
+}
+
+float config_float(const Json& j, const char* key, float fallback, const std::string& source) {
+  const Json* v = j.find(key);
+  return v && !v->is_null() ? float(v->as_number(source + ": " + key)) : fallback;
+}
+
+std::string config_string(const Json& j, const char* key, const std::string& fallback, const std::string& source) {
+  const Json* v = j.find(key);
+  return v && !v->is_null() ? v->as_string(source + ": " + key) : fallback;
+}
+
 std::string model_type_of(const Json& j, const std::string& source) {
   if (!j.is_object()) throw Error(cat(source, ": expected a JSON object"));
-  std::string t = get_string(j, "model_type", "", source);
+  std::string t = config_string(j, "model_type", "", source);
   if (t.empty()) {
     if (const Json* arch = j.find("architectures"); arch && arch->is_array() && arch->size() > 0) {
       const std::string& a = arch->as_array()[0].as_string(source + ": architectures");

@@ -42,6 +42,12 @@ struct BertConfig {
   void validate(const std::string& source) const;
 };
 
+// A config.json key of any architecture: `fallback` when absent or null, else the value, which must have the type
+// asked for ("DIR/config.json: n_head: expected a number, found string").
+int64_t config_int(const Json& j, const char* key, int64_t fallback, const std::string& source);
+float config_float(const Json& j, const char* key, float fallback, const std::string& source);
+std::string config_string(const Json& j, const char* key, const std::string& fallback, const std::string& source);
+
 // "gpt2" or "bert" from config.json's model_type (or architectures when model_type is missing).
 std::string model_type_of(const Json& j, const std::string& source);
 

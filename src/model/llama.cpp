@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/rng.h"
 #include "base/thread_pool.h"
+#include "model/config.h"
 #include "tensor/kernels.h"
 #include "tensor/llama_kernels.h"
 #include "tensor/quant_matmat.h"
@@ -17,41 +18,23 @@ namespace mnemo {
 
 // ---------------------------------------------------------------- config
 
-namespace {
-
-int64_t int_key(const Json& j, const char* key, int64_t fallback, const std::string& source) {
-  const Json* v = j.find(key);
-  if (!v || v->is_null()) return fallback;
-  if (!v->is_number()) throw Error(cat(source, ": ", key, " must be an integer"));
-  return v->as_int(cat(source, ": ", key));
-}
-
-float float_key(const Json& j, const char* key, float fallback, const std::string& source) {
-  const Json* v = j.find(key);
-  if (!v || v->is_null()) return fallback;
-  if (!v->is_number()) throw Error(cat(source, ": ", key, " must be a number"));
-  return float(v->as_number(key));
-}
-
-}  // namespace
-
 LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& source) {
   if (!j.is_object()) throw Error(cat(source, ": expected a JSON object"));
   LlamaConfig c;
-  c.num_hidden_layers = int_key(j, "num_hidden_layers", c.num_hidden_layers, source);
-  c.hidden_size = int_key(j, "hidden_size", c.hidden_size, source);
-  c.num_attention_heads = int_key(j, "num_attention_heads", c.num_attention_heads, source);
-  c.num_key_value_heads = int_key(j, "num_key_value_heads", c.num_attention_heads, source);
-  c.head_dim = int_key(j, "head_dim", 0, source);
-  c.intermediate_size = int_key(j, "intermediate_size", c.intermediate_size, source);
-  c.vocab_size = int_key(j, "vocab_size", c.vocab_size, source);
-  c.max_position_embeddings = int_key(j, "max_position_embeddings", c.max_position_embeddings, source);
-  c.rms_norm_eps = float_key(j, "rms_norm_eps", 1e-6f, source);
-  c.rope_theta = float_key(j, "rope_theta", 10000.0f, source);
-  c.bos_token_id = int_key(j, "bos_token_id", c.bos_token_id, source);
+  c.num_hidden_layers = config_int(j, "num_hidden_layers", c.num_hidden_layers, source);
+  c.hidden_size = config_int(j, "hidden_size", c.hidden_size, source);
+  c.num_attention_heads = config_int(j, "num_attention_heads", c.num_attention_heads, source);
+  c.num_key_value_heads = config_int(j, "num_key_value_heads", c.num_attention_heads, source);
+  c.head_dim = config_int(j, "head_dim", 0, source);
+  c.intermediate_size = config_int(j, "intermediate_size", c.intermediate_size, source);
+  c.vocab_size = config_int(j, "vocab_size", c.vocab_size, source);
+  c.max_position_embeddings = config_int(j, "max_position_embeddings", c.max_position_embeddings, source);
+  c.rms_norm_eps = config_float(j, "rms_norm_eps", 1e-6f, source);
+  c.rope_theta = config_float(j, "rope_theta", 10000.0f, source);
+  c.bos_token_id = config_int(j, "bos_token_id", c.bos_token_id, source);
   c.eos_token_id = j.find("eos_token_id") && j.find("eos_token_id")->is_array()
                        ? (*j.find("eos_token_id")).as_array().at(0).as_int("eos_token_id")
-                       : int_key(j, "eos_token_id", c.eos_token_id, source);
+                       : config_int(j, "eos_token_id", c.eos_token_id, source);
   if (const Json* t = j.find("tie_word_embeddings"); t && !t->is_null()) {
     if (!t->is_bool()) throw Error(cat(source, ": tie_word_embeddings must be true or false"));
     c.tie_word_embeddings = t->as_bool();
@@ -62,7 +45,7 @@ LlamaConfig LlamaConfig::from_json(const Json& j, const std::string& source) {
     if (!rs->is_object()) throw Error(cat(source, ": rope_scaling must be an object or null"));
     std::string type = rs->string_or("rope_type", rs->string_or("type", ""));
     if (type == "linear") {
-      c.rope_linear_factor = float_key(*rs, "factor", 1.0f, source + ": rope_scaling");
+      c.rope_linear_factor = config_float(*rs, "factor", 1.0f, source + ": rope_scaling");
     } else if (type != "default") {
       throw Error(cat(source, ": rope_scaling type \"", type, "\" is not supported (linear only)"));
     }

@@ -658,64 +658,48 @@ void pack_fifth(const uint8_t* q, uint8_t* qh_bytes) {
   std::memcpy(qh_bytes, &qh, 4);
 }
 
+// Q4_0, Q4_1, Q5_0, Q5_1: nb blocks of 32 values at kBits bits, symmetric (scale only) or asymmetric (scale and
+// minimum); the 5-bit types keep each value's fifth bit in qh.
+template <typename Block, int kBits, bool kAsym>
+void quantize_blocks(const float* in, Block* out, int64_t nb) {
+  constexpr int kMaxQ = (1 << kBits) - 1, kHalf = 1 << (kBits - 1);
+  uint8_t q[32];
+  float sv, mn, mx;
+  for (int64_t b = 0; b < nb; ++b) {
+    Block& y = out[b];
+    block_stats(in + b * 32, 32, &sv, &mn, &mx);
+    if constexpr (kAsym) {
+      const float d = (mx - mn) / kMaxQ;
+      quant_asym<kMaxQ>(in + b * 32, d, mn, q);
+      y.d = fp32_to_fp16(d);
+      y.m = fp32_to_fp16(mn);
+    } else {
+      const float d = sv / -kHalf;
+      quant_sym<kMaxQ, kHalf>(in + b * 32, d, q);
+      y.d = fp32_to_fp16(d);
+    }
+    if constexpr (kBits == 5) pack_fifth(q, y.qh);
+    pack_nibbles(q, y.qs);
+  }
+}
+
 }  // namespace
 
 void quantize_row(QType t, const float* in, void* out, int64_t n) {
   MNEMO_CHECK(qtype_quantizable(t), "cannot quantize to ", qtype_name(uint32_t(t)));
   MNEMO_CHECK(n % qtype_block_size(t) == 0, "row of ", n, " values is not whole blocks of ", qtype_name(uint32_t(t)));
-  uint8_t q[32];
-  float sv, mn, mx;
   switch (t) {
     case QType::F32: std::memcpy(out, in, size_t(n) * 4); return;
     case QType::F16: fp32_to_fp16_row(static_cast<uint16_t*>(out), in, n); return;
     case QType::BF16: fp32_to_bf16_row(static_cast<uint16_t*>(out), in, n); return;
-    case QType::Q4_0:
-      for (int64_t b = 0; b < n / 32; ++b) {
-        BlockQ4_0& y = static_cast<BlockQ4_0*>(out)[b];
-        block_stats(in + b * 32, 32, &sv, &mn, &mx);
-        const float d = sv / -8;
-        quant_sym<15, 8>(in + b * 32, d, q);
-        y.d = fp32_to_fp16(d);
-        pack_nibbles(q, y.qs);
-      }
-      return;
-    case QType::Q4_1:
-      for (int64_t b = 0; b < n / 32; ++b) {
-        BlockQ4_1& y = static_cast<BlockQ4_1*>(out)[b];
-        block_stats(in + b * 32, 32, &sv, &mn, &mx);
-        const float d = (mx - mn) / 15;
-        quant_asym<15>(in + b * 32, d, mn, q);
-        y.d = fp32_to_fp16(d);
-        y.m = fp32_to_fp16(mn);
-        pack_nibbles(q, y.qs);
-      }
-      return;
-    case QType::Q5_0:
-      for (int64_t b = 0; b < n / 32; ++b) {
-        BlockQ5_0& y = static_cast<BlockQ5_0*>(out)[b];
-        block_stats(in + b * 32, 32, &sv, &mn, &mx);
-        const float d = sv / -16;
-        quant_sym<31, 16>(in + b * 32, d, q);
-        y.d = fp32_to_fp16(d);
-        pack_fifth(q, y.qh);
-        pack_nibbles(q, y.qs);
-      }
-      return;
-    case QType::Q5_1:
-      for (int64_t b = 0; b < n / 32; ++b) {
-        BlockQ5_1& y = static_cast<BlockQ5_1*>(out)[b];
-        block_stats(in + b * 32, 32, &sv, &mn, &mx);
-        const float d = (mx - mn) / 31;
-        quant_asym<31>(in + b * 32, d, mn, q);
-        y.d = fp32_to_fp16(d);
-        y.m = fp32_to_fp16(mn);
-        pack_fifth(q, y.qh);
-        pack_nibbles(q, y.qs);
-      }
-      return;
+    case QType::Q4_0: return quantize_blocks<BlockQ4_0, 4, false>(in, static_cast<BlockQ4_0*>(out), n / 32);
+    case QType::Q4_1: return quantize_blocks<BlockQ4_1, 4, true>(in, static_cast<BlockQ4_1*>(out), n / 32);
+    case QType::Q5_0: return quantize_blocks<BlockQ5_0, 5, false>(in, static_cast<BlockQ5_0*>(out), n / 32);
+    case QType::Q5_1: return quantize_blocks<BlockQ5_1, 5, true>(in, static_cast<BlockQ5_1*>(out), n / 32);
     case QType::Q8_0:
       for (int64_t b = 0; b < n / 32; ++b) {
         BlockQ8_0& y = static_cast<BlockQ8_0*>(out)[b];
+        float sv, mn, mx;
         block_stats(in + b * 32, 32, &sv, &mn, &mx);
         const float d = std::fabs(sv) / 127, id = d != 0 ? 1.0f / d : 0.0f;
         for (int j = 0; j < 32; ++j) y.qs[j] = int8_t(std::round(in[b * 32 + j] * id));
