@@ -142,9 +142,6 @@ std::vector<std::pair<std::string, Shape>> llama_parameter_shapes(const LlamaCon
 
 namespace {
 constexpr int64_t kWeightChunk = int64_t(1) << 20;  // floats of dequantized weight rows per GEMM (4 MB)
-// Below this many (query head x entry) scores a decode step's attention runs on one thread (waking the pool
-// costs more than it saves).
-constexpr int64_t kParallelScores = 4096;
 // Up to this many rows (tokens of one run, or sequences of a batched decode step) a projection reads each weight
 // row once for all rows (quant_matmat); beyond it, dequantized blocks of rows and a GEMM are faster.
 constexpr int64_t kFewRows = 16;
@@ -193,60 +190,21 @@ void LlamaRunner::attention(float* out, const float* q, int64_t n, int64_t pos, 
   const int64_t N = cache.size(layer);
   if (N > max_ctx_)
     throw Error(cat("Llama: the KV cache holds ", N, " entries, more than the ", max_ctx_, " this runner was sized for"));
+  if (n == 1) return cached_attention(out, scores_.data(), q, cache, layer, pos, H, Hkv, hd, observer);
   const float scale = 1.0f / std::sqrt(float(hd));
   // Query i (at position pos + i) sees the entries of earlier steps and the run's own up to itself. The run's
   // entries are the last n rows, in order (KvCache's contract; earlier rows may be in any order), so that is the
-  // prefix of N - n + i + 1 rows: a decode step sees every row.
-  if (n > 1) {
-    for (int64_t g = 0; g < Hkv; ++g) {
-      const int64_t* P = cache.positions(layer, g);  // (N)
-      for (int64_t j = 0; j < N; ++j)
-        MNEMO_CHECK(j < N - n ? P[j] < pos : P[j] == pos + j - (N - n), "Llama: KV cache row ", j, " at position ",
-                    P[j], " in a run of ", n, " tokens from ", pos);
-    }
+  // prefix of N - n + i + 1 rows (a decode step sees every row).
+  for (int64_t g = 0; g < Hkv; ++g) {
+    const int64_t* P = cache.positions(layer, g);  // (N)
+    for (int64_t j = 0; j < N; ++j)
+      MNEMO_CHECK(j < N - n ? P[j] < pos : P[j] == pos + j - (N - n), "Llama: KV cache row ", j, " at position ",
+                  P[j], " in a run of ", n, " tokens from ", pos);
   }
   auto visible = [&](int64_t i) { return N - n + i + 1; };
   AttentionShape shape;
   shape.B = 1, shape.Tq = n, shape.Tk = N, shape.H = H, shape.Hkv = Hkv, shape.hs = hd, shape.q_offset = pos;
   shape.causal = true;
-
-  if (n == 1) {
-    float* s = scores_.data();  // (H, N)
-    const int64_t m = N;
-    auto scores = [&](int64_t j0, int64_t j1) {
-      for (int64_t g = 0; g < Hkv; ++g)
-        attn_scores(s + g * G * N + j0, N, q + g * G * hd, cache.keys(layer, g) + j0 * hd, j1 - j0, G, hd, scale);
-    };
-    auto mix = [&](int64_t d0, int64_t d1) {
-      for (int64_t g = 0; g < Hkv; ++g)
-        attn_mix(out + g * G * hd, hd, s + g * G * N, N, cache.values(layer, g), m, G, hd, d0, d1);
-    };
-    if (H * N < kParallelScores) {
-      scores(0, N);
-      for (int64_t h = 0; h < H; ++h) attn_softmax(s + h * N, m, N);
-      mix(0, hd);
-    } else {
-      parallel_run([&](int ith, int nth) {
-        // Split entries in multiples of 16 so vector alignment of rows is the same for any split.
-        int64_t per = (N + nth - 1) / nth;
-        per = (per + 15) / 16 * 16;
-        scores(std::min(N, ith * per), std::min(N, (ith + 1) * per));
-      });
-      parallel_for(H, [&](int64_t h0, int64_t h1) {
-        for (int64_t h = h0; h < h1; ++h) attn_softmax(s + h * N, m, N);
-      });
-      parallel_run([&](int ith, int nth) {
-        // Output dimensions in whole vectors of 16.
-        int64_t vecs = hd / 16, per = (vecs + nth - 1) / nth;
-        int64_t d0 = std::min(hd, ith * per * 16), d1 = std::min(hd, (ith + 1) * per * 16);
-        if (hd % 16) d0 = ith == 0 ? 0 : hd, d1 = ith == 0 ? hd : hd;  // odd head sizes: one worker
-        if (d1 > d0) mix(d0, d1);
-      });
-    }
-    cache.observe(layer, s, H);
-    if (observer) (*observer)(layer, s, shape);
-    return;
-  }
 
   // A run of n tokens: per query head, S (n, N) = Q_h K^T by GEMM, masked softmax per row, O_h = S V.
   // With an observer every head's probabilities are kept (H, n, N) (allocated here: only for inspection runs).
