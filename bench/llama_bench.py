@@ -96,7 +96,9 @@ def main():
     ap.add_argument("--contexts", default="128,2048")
     ap.add_argument("--no-hf", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--torch-blas", default="auto", help="torch's BLAS: auto (OpenBLAS), system or DIR")
     a = ap.parse_args()
+    torch_env.reexec_with_openblas(a.torch_blas)  # before torch is imported
     contexts = [int(c) for c in a.contexts.split(",")]
     try:
         llms = {c: make_llamacpp(a.threads, c + STEPS + 8) for c in contexts}

@@ -44,7 +44,9 @@ def main():
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--torch-blas", default="auto", help="torch's BLAS: auto (OpenBLAS), system or DIR")
     a = ap.parse_args()
+    torch_env.reexec_with_openblas(a.torch_blas)  # before torch is imported
 
     with tempfile.TemporaryDirectory() as tmp:
         text_file = os.path.join(tmp, "heldout.txt")

@@ -16,7 +16,11 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_env  # noqa: E402
 
 M, L = 10, 64
 
@@ -99,7 +103,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--model", default="data/models/minilm-l6-h384")
+    ap.add_argument("--torch-blas", default="auto", help="torch's BLAS: auto (OpenBLAS), system or DIR")
     a = ap.parse_args()
+    torch_env.reexec_with_openblas(a.torch_blas)  # before torch is imported
     os.environ.pop("OPENBLAS_CORETYPE", None)  # PyTorch's best setting here (../shared/RMT-NOTES.md)
     mn = mnemo_times(a.build, a.threads, a.reps)
     pt = torch_times(a.model, a.threads, a.reps)

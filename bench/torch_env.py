@@ -63,3 +63,15 @@ def hf_llama_from_gguf(gguf, threads):
                                              torch_dtype=torch.float32)
     m.lm_head.weight = m.model.embed_tokens.weight
     return m.eval()
+
+
+def reexec_with_openblas(choice="auto"):
+    """For benchmarks that run torch in their own process: start this script again with OpenBLAS's libblas.so.3
+    first on LD_LIBRARY_PATH (the dynamic loader reads it only at start), unless it already is or `choice` says
+    otherwise. Call before importing torch."""
+    blas_dir = openblas_dir(choice)
+    paths = os.environ.get("LD_LIBRARY_PATH", "").split(":")
+    if not blas_dir or blas_dir in paths:
+        return
+    env = dict(os.environ, LD_LIBRARY_PATH=":".join([blas_dir] + [p for p in paths if p]))
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
