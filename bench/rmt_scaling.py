@@ -3,7 +3,8 @@
 
 Each length runs in its own process (`mnemo eval rmt --segments S --count 1 --batch 1 --json`), so the peak RSS
 is that length's alone. Reports seconds per segment (inference only; generating the input is excluded) and peak
-RSS, and their spread over the lengths (targets: time per segment within 10 %, memory within 5 %).
+RSS, and their spread over the lengths (targets: time per segment within 10 %, memory within 5 %); also the
+least-squares line time = start + cost x segments and the marginal cost between consecutive lengths.
 
 Usage: .venv/bin/python bench/rmt_scaling.py --model DIR [--mnemo build/mnemo] [--segments 16,64,256,1024,4096]
        [--threads 2] [--task memorize]
@@ -37,6 +38,15 @@ def main():
     per = [r["seconds_per_segment"] for r in rows]
     rss = [r["peak_rss_mb"] for r in rows]
     print(f"time per segment: max/min {max(per) / min(per):.3f}; peak RSS: max/min {max(rss) / min(rss):.3f}")
+    # Time = start + per-segment cost x S: the least-squares line, and the cost of the segments added between
+    # consecutive lengths (a constant marginal cost is what "linear time" means; the start is paid once).
+    xs, ts = [r["segments"] for r in rows], [r["seconds"] for r in rows]
+    if len(rows) > 1:
+        n, mx, mt = len(xs), sum(xs) / len(xs), sum(ts) / len(ts)
+        slope = sum((x - mx) * (t - mt) for x, t in zip(xs, ts)) / sum((x - mx) ** 2 for x in xs)
+        marg = [(ts[i + 1] - ts[i]) / (xs[i + 1] - xs[i]) for i in range(n - 1)]
+        print(f"fit: {mt - slope * mx:.3f} s + {1000 * slope:.2f} ms x segments; marginal ms/segment "
+              f"{', '.join(f'{1000 * m:.2f}' for m in marg)} (max/min {max(marg) / min(marg):.3f})")
     print(json.dumps(rows))
 
 
