@@ -3,8 +3,9 @@
 //    right before and after each product (the machine is shared; both then see the same load);
 //  - memory bandwidth: a streaming read of a 512 MiB buffer on every worker, likewise around each matvec;
 //  - mnemo::gemm at GPT-2 training shapes (forward, and the two backward products) as GFLOP/s and % of peak, beside
-//    two other ways of calling oneDNN (row-major sgemm and the matmul primitive, both on oneDNN's own OpenMP
-//    threads) so the choice in gemm.cpp stays measured;
+//    the same split with dnnl_sgemm in every worker (BM_GemmOnednnPool) and two other ways of calling oneDNN
+//    (row-major sgemm and the matmul primitive, both on oneDNN's own OpenMP threads) so the choice in gemm.cpp
+//    stays measured;
 //  - mnemo::matvec (decoding one token) as GB/s of weights read and % of the measured bandwidth.
 // Run: build-*/bench/bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "tensor/gemm_internal.h"
 #include "tensor/kernels.h"
 #include "tensor/simd.h"
 
@@ -90,17 +92,26 @@ struct PeakBracket {
 
 std::vector<float> filled(size_t n, float v) { return std::vector<float>(n, v); }
 
-// args: M, N, K, trans_a, trans_b
-void BM_Gemm(benchmark::State& st) {
+// args: M, N, K, trans_a, trans_b. kernel: gemm() itself (null) or gemm()'s split with the given per-worker kernel.
+void gemm_benchmark(benchmark::State& st, const GemmKernel* kernel) {
   const int64_t M = st.range(0), N = st.range(1), K = st.range(2);
   const bool ta = st.range(3), tb = st.range(4);
   auto A = filled(size_t(M * K), 0.01f), B = filled(size_t(K * N), 0.02f), C = filled(size_t(M * N), 0.0f);
   PeakBracket bracket;
   for (auto _ : st) {
-    gemm(ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.0f, C.data(), N);
+    if (kernel)
+      gemm_with(*kernel, ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.0f, C.data(), N);
+    else
+      gemm(ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.0f, C.data(), N);
     benchmark::ClobberMemory();
   }
   bracket.finish(st, 2.0 * double(M) * double(N) * double(K));
+}
+void BM_Gemm(benchmark::State& st) { gemm_benchmark(st, nullptr); }
+// The same pool split with dnnl_sgemm in every worker: gemm()'s kernel before the packed one (gemm.cpp).
+void BM_GemmOnednnPool(benchmark::State& st) {
+  const GemmKernel onednn = GemmKernel::onednn;
+  gemm_benchmark(st, &onednn);
 }
 
 // oneDNN on its own OpenMP team of num_threads() threads (the alternative to gemm.cpp's split over the pool).
@@ -168,6 +179,11 @@ void omp_shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Gemm)->Apply(gpt2_shapes)->ArgNames({"M", "N", "K", "ta", "tb"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemmOnednnPool)
+    ->Apply(gpt2_shapes)
+    ->ArgNames({"M", "N", "K", "ta", "tb"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_OnednnSgemmOmp)->Apply(omp_shapes)->ArgNames({"M", "N", "K"})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_OnednnMatmulOmp)->Apply(omp_shapes)->ArgNames({"M", "N", "K"})->Unit(benchmark::kMillisecond)->UseRealTime();
 

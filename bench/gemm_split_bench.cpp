@@ -1,11 +1,13 @@
 // Ways of threading one fp32 GEMM on this machine, per shape of a GPT-2 training step: the measurement behind the
 // choice in src/tensor/gemm.cpp (docs/performance.md). Variants, each C (M,N) += op(A) op(B) with beta = 1:
-//   pool        mnemo::gemm: C split in num_threads() blocks of rows (or columns), one sequential dnnl_sgemm each
+//   pool        C split in num_threads() blocks of rows (or columns), one sequential dnnl_sgemm each (gemm()'s
+//               split with oneDNN in every worker)
 //   pool-cols   the same, always split by columns
-//   transA+pool A^T copied to a row-major scratch first (only for A transposed), then mnemo::gemm N,N
+//   transA+pool A^T copied to a row-major scratch first (only for A transposed), then "pool" N,N
 //   omp2        one dnnl_sgemm on oneDNN's own OpenMP team of 2
 //   Ksplit      the inner dimension split over workers, partial sums added afterwards
 //   matmul-seq  the oneDNN matmul primitive (created per call, oneDNN caches it), sequential in each pool worker
+//   packed      the pool split with mnemo's own packed kernel in each worker (gemm.cpp) instead of dnnl_sgemm
 // Rates are GFLOP per CPU-second of the process x 2 (what both cores would give if the process had them to
 // itself), medians of 7 interleaved runs: on a shared machine this is steadier than wall time, and it charges
 // spinning OpenMP threads to the variant that starts them. Run: build-*/bench/bench_gemm_split [fwd|dw]
@@ -78,9 +80,9 @@ int main(int argc, char** argv) {
         P(size_t(s.M * s.N));
     for (size_t i = 0; i < A.size(); ++i) A[i] = float(i % 97) * 0.01f;
     for (size_t i = 0; i < B.size(); ++i) B[i] = float(i % 89) * 0.01f;
-    const int NV = 6;
+    const int NV = 7;
     std::vector<std::vector<double>> t(NV);
-    const char* names[NV] = {"pool", "pool-cols", "transA+pool", "omp2", "Ksplit", "matmul-seq"};
+    const char* names[NV] = {"pool", "pool-cols", "transA+pool", "omp2", "Ksplit", "matmul-seq", "packed"};
     auto split = [](int64_t len, int ith, int nt, int64_t& b0, int64_t& b1) {
       auto edge = [&](int i) { return std::min(len, (len * i / nt + 8) / 16 * 16); };
       b0 = ith == 0 ? 0 : edge(ith), b1 = ith == nt - 1 ? len : edge(ith + 1);
@@ -89,8 +91,10 @@ int main(int argc, char** argv) {
       for (int v = 0; v < NV; ++v) {
         if (v == 2 && !s.ta) continue;
         const double t0 = now();
-        if (v == 0) {
-          gemm(s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 1, C.data(), s.N);
+        if (v == 6) {
+          gemm_with(GemmKernel::packed, s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 1, C.data(), s.N);
+        } else if (v == 0) {
+          gemm_with(GemmKernel::onednn, s.ta, s.tb, s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 1, C.data(), s.N);
         } else if (v == 1) {
           parallel_run([&](int ith, int nt) {
             int64_t b0, b1;
@@ -104,7 +108,8 @@ int main(int argc, char** argv) {
               for (int64_t m = m0; m < m1; ++m)
                 for (int64_t k = k0; k < std::min(s.K, k0 + 64); ++k) At[size_t(m * s.K + k)] = A[size_t(k * s.M + m)];
           });
-          gemm(false, s.tb, s.M, s.N, s.K, 1, At.data(), s.K, B.data(), ldb, 1, C.data(), s.N);
+          gemm_with(GemmKernel::onednn, false, s.tb, s.M, s.N, s.K, 1, At.data(), s.K, B.data(), ldb, 1, C.data(),
+                    s.N);
         } else if (v == 3) {
           omp_set()(2);
           dnnl_sgemm(s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', s.M, s.N, s.K, 1, A.data(), lda, B.data(), ldb, 1, C.data(), s.N);

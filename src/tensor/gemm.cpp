@@ -1,11 +1,13 @@
-// Matrix products: gemm and linear through oneDNN's row-major sgemm, matvec in AVX-512.
+// Matrix products: gemm and linear through oneDNN's row-major sgemm or, for A^T products on AVX2, mnemo's own
+// packed kernel; matvec in SIMD.
 //
 // Threading. Debian's oneDNN 2.6 is built on the OpenMP runtime (dnnl_config.h: DNNL_RUNTIME_OMP), which would
 // start its own team beside mnemo's pool and, after each call, leave it spinning on the cores the pool needs next.
 // So oneDNN runs sequentially (one OpenMP thread) inside each worker of mnemo's pool, and gemm splits C into
 // num_threads() fixed blocks of rows (or of columns when C is wide and short): exactly num_threads() threads
-// work, each output element is computed by one sequential oneDNN call on a block that depends only on the shape
-// and the thread count, so results are identical run to run for a fixed thread count.
+// work, each output element is computed by one sequential call on a block that depends only on the shape and the
+// thread count, so results are identical run to run for a fixed thread count (with the packed kernel, for every
+// thread count).
 #include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -46,7 +48,135 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {  // C (M
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
+// ---- the packed product: mnemo's own blocked GEMM (see docs/kernels.md, "Packed GEMM") ----
+// op(A) and op(B) are copied into panels laid out in the order the inner kernel reads them, so the kernel streams
+// both with unit stride whatever the transposes: a transposed A costs nothing more than a plain one (oneDNN 2.6's
+// AVX2 sgemm runs A^T products at half the rate of the others). Every element of C is summed over k in the same
+// blocks and order wherever its tile falls, so the result does not depend on how C is split between workers.
+constexpr int64_t kMr = 6, kNr = 2 * simd::kLanes;  // C tile (6, 2 vectors): 12 accumulators, 2 B loads, 1 broadcast
+constexpr int64_t kKc = 256;                         // k per panel: a B micro-panel (256, 16) = 16 KiB sits in L1
+constexpr int64_t kMc = 144;                         // rows of A packed at a time: (144, 256) = 144 KiB in L2
+constexpr int64_t kNc = 3072;                        // columns of B packed at a time: (256, 3072) = 3 MiB in L3
+
+// ap (ceil(mc / kMr), kc, kMr) = rows i0.. i0+mc of A^T (A is (K, lda)), columns k0.. k0+kc; rows past mc are
+// zero. Row i of A^T is column i of A: each k gives up to kMr contiguous floats.
+void pack_a(const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* ap) {
+  for (int64_t p = 0; p < mc; p += kMr, ap += kMr * kc) {
+    const int64_t rows = std::min(kMr, mc - p);
+    const float* src = A + k0 * lda + i0 + p;
+    if (rows == kMr) {  // a fixed-length copy the compiler turns into moves (not a memmove call per k)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < kMr; ++r) ap[k * kMr + r] = src[k * lda + r];
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        std::fill(std::copy_n(src + k * lda, rows, ap + k * kMr), ap + (k + 1) * kMr, 0.0f);
+    }
+  }
+}
+
+// bp (ceil(nc / kNr), kc, kNr) = rows k0.. k0+kc of op(B), columns j0.. j0+nc; columns past nc are zero.
+void pack_b(bool tb, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* bp) {
+  for (int64_t q = 0; q < nc; q += kNr, bp += kNr * kc) {
+    const int64_t cols = std::min(kNr, nc - q);
+    if (tb) {  // op(B) column j is row j of B (N, ldb)
+      for (int64_t c = cols; c < kNr; ++c)
+        for (int64_t k = 0; k < kc; ++k) bp[k * kNr + c] = 0.0f;
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* src = B + (j0 + q + c) * ldb + k0;
+        for (int64_t k = 0; k < kc; ++k) bp[k * kNr + c] = src[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = B + (k0 + k) * ldb + j0 + q;
+        float* dst = bp + k * kNr;
+        const int64_t w0 = std::min(cols, simd::kLanes);
+        simd::store(dst, simd::loadn(src, w0));
+        simd::store(dst + simd::kLanes, simd::loadn(src + simd::kLanes, cols - w0));
+      }
+    }
+  }
+}
+
+// C tile (rows <= kMr, cols <= kNr) = alpha * op(A) b + beta * C over one packed B panel of depth kc; beta = 0
+// does not read C. op(A)'s rows come from a packed panel (kc, kMr) (lda = 0) or, when A is not transposed,
+// straight from A (rows of stride lda): each row is then read with unit stride and packing it would only copy it.
+void tile(int64_t kc, const float* a, int64_t lda, const float* b, float alpha, float beta, float* c, int64_t ldc,
+          int64_t rows, int64_t cols) {
+  using namespace simd;
+  for (int64_t r = 0; r < rows; ++r) {  // C's lines are needed only at the end: start fetching them now
+    __builtin_prefetch(c + r * ldc, 1);
+    __builtin_prefetch(c + r * ldc + cols - 1, 1);
+  }
+  Vf acc[kMr][2];
+  for (auto& row : acc) row[0] = row[1] = zero();
+  if (lda == 0) {
+    for (int64_t k = 0; k < kc; ++k, a += kMr, b += kNr) {
+      const Vf b0 = load(b), b1 = load(b + kLanes);
+      for (int64_t r = 0; r < kMr; ++r) {
+        const Vf ar = set1(a[r]);
+        acc[r][0] = fmadd(ar, b0, acc[r][0]);
+        acc[r][1] = fmadd(ar, b1, acc[r][1]);
+      }
+    }
+  } else {
+    const float* ar[kMr];  // rows past `rows` repeat the last one: read, never stored
+    for (int64_t r = 0; r < kMr; ++r) ar[r] = a + std::min(r, rows - 1) * lda;
+    for (int64_t k = 0; k < kc; ++k, b += kNr) {
+      const Vf b0 = load(b), b1 = load(b + kLanes);
+      for (int64_t r = 0; r < kMr; ++r) {
+        const Vf x = set1(ar[r][k]);
+        acc[r][0] = fmadd(x, b0, acc[r][0]);
+        acc[r][1] = fmadd(x, b1, acc[r][1]);
+      }
+    }
+  }
+  const Vf va = set1(alpha), vb = set1(beta);
+  const int64_t w0 = std::min(cols, kLanes), w1 = cols - w0;
+  for (int64_t r = 0; r < rows; ++r, c += ldc) {
+    Vf x0 = acc[r][0] * va, x1 = acc[r][1] * va;
+    if (cols == kNr) {
+      if (beta != 0.0f) x0 = fmadd(load(c), vb, x0), x1 = fmadd(load(c + kLanes), vb, x1);
+      store(c, x0), store(c + kLanes, x1);
+    } else {
+      if (beta != 0.0f) x0 = fmadd(loadn(c, w0), vb, x0), x1 = fmadd(loadn(c + kLanes, w1), vb, x1);
+      storen(c, x0, w0);
+      if (w1 > 0) storen(c + kLanes, x1, w1);
+    }
+  }
+}
+
 }  // namespace
+
+void gemm_packed_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                            int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_c(M, N, beta, C, ldc);
+  // k blocks of equal depth (<= kKc): they depend on K only, so every split of C sums in the same order.
+  const int64_t nkb = (K + kKc - 1) / kKc, kcb = (K + nkb - 1) / nkb;
+  const int64_t mcb = std::min(kMc, (M + kMr - 1) / kMr * kMr), ncb = std::min(kNc, (N + kNr - 1) / kNr * kNr);
+  thread_local std::vector<float> abuf, bbuf;  // packed panels (abuf: A^T only), kept by each pool worker
+  abuf.resize(size_t(std::max<int64_t>(int64_t(abuf.size()), mcb * kcb)));
+  bbuf.resize(size_t(std::max<int64_t>(int64_t(bbuf.size()), ncb * kcb)));
+  for (int64_t jc = 0; jc < N; jc += kNc) {
+    const int64_t nc = std::min(kNc, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kcb) {
+      const int64_t kc = std::min(kcb, K - pc);
+      const float bt = pc == 0 ? beta : 1.0f;  // later k blocks accumulate onto the first
+      pack_b(trans_b, B, ldb, pc, kc, jc, nc, bbuf.data());
+      for (int64_t ic = 0; ic < M; ic += kMc) {
+        const int64_t mc = std::min(kMc, M - ic);
+        if (trans_a) pack_a(A, lda, ic, mc, pc, kc, abuf.data());
+        for (int64_t jr = 0; jr < nc; jr += kNr)
+          for (int64_t ir = 0; ir < mc; ir += kMr) {
+            const float* a = trans_a ? abuf.data() + ir * kc : A + (ic + ir) * lda + pc;
+            tile(kc, a, trans_a ? 0 : lda, bbuf.data() + jr * kc, alpha, bt, C + (ic + ir) * ldc + jc + jr, ldc,
+                 std::min(kMr, mc - ir), std::min(kNr, nc - jr));
+          }
+      }
+    }
+  }
+}
 
 void gemm_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -55,6 +185,29 @@ void gemm_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   onednn_sequential_here();
   dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   MNEMO_CHECK(st == dnnl_success, "dnnl_sgemm failed with status ", int(st), " for M=", M, " N=", N, " K=", K);
+}
+
+void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const auto run = kernel == GemmKernel::packed ? gemm_packed_sequential : gemm_sequential;
+  const int nth = num_threads();
+  if (nth == 1 || M * N * std::max<int64_t>(K, 1) < kParallelMacs)
+    return run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  // Split the longer side of C into nth blocks, block edges on multiples of 16 (a whole vector / oneDNN tile).
+  const bool by_rows = M >= N;
+  const int64_t len = by_rows ? M : N;
+  parallel_run([&](int ith, int nt) {
+    auto edge = [&](int i) { return std::min(len, (len * i / nt + 8) / 16 * 16); };
+    int64_t b0 = ith == 0 ? 0 : edge(ith), b1 = ith == nt - 1 ? len : edge(ith + 1);
+    if (b0 >= b1) return;
+    if (by_rows) {
+      const float* a = trans_a ? A + b0 : A + b0 * lda;  // rows b0.. of op(A)
+      run(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
+    } else {
+      const float* b = trans_b ? B + b0 * ldb : B + b0;  // columns b0.. of op(B)
+      run(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
+    }
+  });
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -68,24 +221,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
                   ldc >= N,
               "gemm: leading dimensions lda=", lda, " ldb=", ldb, " ldc=", ldc, " too small for M=", M, " N=", N,
               " K=", K);
-  const int nth = num_threads();
-  if (nth == 1 || M * N * std::max<int64_t>(K, 1) < kParallelMacs)
-    return gemm_sequential(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  // Split the longer side of C into nth blocks, block edges on multiples of 16 (a whole vector / oneDNN tile).
-  const bool by_rows = M >= N;
-  const int64_t len = by_rows ? M : N;
-  parallel_run([&](int ith, int nt) {
-    auto edge = [&](int i) { return std::min(len, (len * i / nt + 8) / 16 * 16); };
-    int64_t b0 = ith == 0 ? 0 : edge(ith), b1 = ith == nt - 1 ? len : edge(ith + 1);
-    if (b0 >= b1) return;
-    if (by_rows) {
-      const float* a = trans_a ? A + b0 : A + b0 * lda;  // rows b0.. of op(A)
-      gemm_sequential(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
-    } else {
-      const float* b = trans_b ? B + b0 * ldb : B + b0;  // columns b0.. of op(B)
-      gemm_sequential(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
-    }
-  });
+  // On AVX2, oneDNN 2.6's sgemm runs A^T products (weight gradients) at 40-75 % of its rate for the others; the
+  // packed kernel does not care which operand is transposed but trails oneDNN by 5-10 % on the other products
+  // (docs/kernels.md, 2026-11-30). With AVX-512 oneDNN's kernels are kept (not measured against the packed one).
+#if MNEMO_AVX2
+  const GemmKernel kernel = trans_a ? GemmKernel::packed : GemmKernel::onednn;
+#else
+  const GemmKernel kernel = GemmKernel::onednn;
+#endif
+  gemm_with(kernel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,

@@ -9,4 +9,16 @@ namespace mnemo {
 void gemm_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// The same, computed by mnemo's packed kernel (gemm.cpp) on the calling thread. Each element of C is summed over
+// k in blocks that depend on K only: the result does not depend on how C is split.
+void gemm_packed_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                            int64_t ldc);
+
+// gemm() (no argument checks, no reference switch) with C split over the pool as gemm() does, each block computed
+// by the given kernel: gemm() picks one per build; benchmarks and tests compare both.
+enum class GemmKernel { onednn, packed };
+void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
 }  // namespace mnemo

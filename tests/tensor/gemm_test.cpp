@@ -1,6 +1,8 @@
 // gemm and linear: fast and reference against a double-precision product, every transpose combination, leading
 // dimensions wider than the matrices, alpha/beta, beta = 0 overwriting garbage, and sizes that take the parallel
-// path split by rows (M >= N) and by columns (M < N).
+// path split by rows (M >= N) and by columns (M < N). Both per-worker kernels (oneDNN and the packed one) are
+// checked whichever gemm() uses on this CPU, the packed one also past its block sizes (rows > 144, columns > 3072,
+// several k blocks) and for the same bits at every thread count.
 //
 // Tolerance: a float dot product of length K accumulates rounding of about sqrt(K) * 6e-8 relative to
 // sum |a_k b_k| (random order), at most K * 6e-8 in the worst case; with K <= 300 and O(1) entries the error is
@@ -10,12 +12,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <limits>
 #include <vector>
 
 #include "base/thread_pool.h"
 #include "kernel_test_util.h"
+#include "tensor/gemm_internal.h"
 #include "tensor/kernels.h"
 
 namespace mnemo {
@@ -27,8 +31,15 @@ struct GemmCase {
   int64_t M, N, K;
 };
 
-void check_gemm(bool reference, bool ta, bool tb, GemmCase g, float alpha, float beta) {
-  test::KernelMode mode(reference);
+// Which product check_gemm calls: gemm() in fast or reference mode, or one per-worker kernel directly.
+enum class Impl { fast, reference, onednn_split, packed_split, packed_sequential };
+const char* name(Impl impl) {
+  static const char* const kNames[] = {"fast", "reference", "oneDNN split", "packed split", "packed sequential"};
+  return kNames[int(impl)];
+}
+
+void check_gemm(Impl impl, bool ta, bool tb, GemmCase g, float alpha, float beta) {
+  test::KernelMode mode(impl == Impl::reference);
   const int64_t pad = 3;  // leading dimensions wider than the rows
   const int64_t a_rows = ta ? g.K : g.M, a_cols = ta ? g.M : g.K;
   const int64_t b_rows = tb ? g.N : g.K, b_cols = tb ? g.K : g.N;
@@ -45,7 +56,13 @@ void check_gemm(bool reference, bool ta, bool tb, GemmCase g, float alpha, float
         acc += double(ta ? A[k * lda + i] : A[i * lda + k]) * double(tb ? B[j * ldb + k] : B[k * ldb + j]);
       expect[i * ldc + j] = float(alpha * acc + (beta == 0.0f ? 0.0 : double(beta) * C[i * ldc + j]));
     }
-  gemm(ta, tb, g.M, g.N, g.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  if (impl == Impl::fast || impl == Impl::reference)
+    gemm(ta, tb, g.M, g.N, g.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  else if (impl == Impl::packed_sequential)
+    gemm_packed_sequential(ta, tb, g.M, g.N, g.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+  else
+    gemm_with(impl == Impl::packed_split ? GemmKernel::packed : GemmKernel::onednn, ta, tb, g.M, g.N, g.K, alpha,
+              A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
   std::vector<float> got, want;  // compare only the (M, N) block: the padding columns must be untouched
   for (int64_t i = 0; i < g.M; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
@@ -61,17 +78,30 @@ void check_gemm(bool reference, bool ta, bool tb, GemmCase g, float alpha, float
     }
   test::expect_close(got, want, 1e-4 * std::sqrt(double(g.K)), 1e-5,
                      ::testing::PrintToString(std::vector<int64_t>{ta, tb, g.M, g.N, g.K}) +
-                         (reference ? " reference" : " fast") + " gemm (ta, tb, M, N, K)");
+                         " " + name(impl) + " gemm (ta, tb, M, N, K)");
 }
 
 TEST(Gemm, AllTransposesLeadingDimensionsAlphaBeta) {
   const GemmCase cases[] = {{1, 1, 1}, {5, 3, 7}, {17, 33, 9}, {67, 129, 65}, {131, 40, 97}, {2, 300, 300}};
-  for (bool reference : {false, true})
+  for (Impl impl : {Impl::fast, Impl::reference, Impl::onednn_split, Impl::packed_split})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (const auto& g : cases) {
-          check_gemm(reference, ta, tb, g, 1.0f, 0.0f);
-          check_gemm(reference, ta, tb, g, -0.5f, 0.75f);
+          check_gemm(impl, ta, tb, g, 1.0f, 0.0f);
+          check_gemm(impl, ta, tb, g, -0.5f, 0.75f);
+        }
+}
+
+TEST(Gemm, PackedKernelPastItsBlockSizes) {
+  // Rows past one packed block of A (144) with a ragged last 6-row tile, columns past one block of B (3072) with a
+  // ragged 2-vector tile, K in 2 and 3 k blocks of unequal remainders; the sequential call and the split one.
+  const GemmCase cases[] = {{150, 37, 513}, {7, 3100, 5}, {301, 70, 260}, {40, 509, 20}, {145, 17, 257}};
+  for (Impl impl : {Impl::packed_sequential, Impl::packed_split})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const auto& g : cases) {
+          check_gemm(impl, ta, tb, g, 1.0f, 0.0f);
+          check_gemm(impl, ta, tb, g, 0.5f, -1.0f);
         }
 }
 
@@ -153,30 +183,55 @@ TEST(Matvec, FastMatchesReferenceAtOddSizes) {
     }
 }
 
-TEST(MatvecDeathTest, SameResultForEveryThreadCount) {
-  // Each row is one worker's sequential dot product, so the split cannot change any bit: the results computed in
-  // fresh processes with 1, 2 and 3 threads (passed back through files) must equal this process's bit for bit.
-  const int64_t rows = 333, cols = 129;
-  auto W = randn(rows * cols, 81), x = randn(cols, 82);
-  auto path = [](int nt) { return ::testing::TempDir() + "mnemo_matvec_bits_" + std::to_string(nt); };
+// Runs compute() (filling n floats) in fresh processes with 1, 2 and 3 threads, passing the results back through
+// files, and expects each to equal this process's bit for bit.
+void expect_same_bits_for_thread_counts(const std::string& what, size_t n,
+                                        const std::function<void(std::vector<float>&)>& compute) {
+  auto path = [&](int nt) { return ::testing::TempDir() + "mnemo_" + what + "_bits_" + std::to_string(nt); };
   for (int nt : {1, 2, 3})
     MNEMO_EXPECT_WITH_THREADS(nt, {
-      std::vector<float> y(rows);
-      matvec(y.data(), W.data(), x.data(), nullptr, rows, cols);
+      std::vector<float> y(n);
+      compute(y);
       std::FILE* f = std::fopen(path(nt).c_str(), "wb");
       if (!f || std::fwrite(y.data(), sizeof(float), y.size(), f) != y.size() || std::fclose(f) != 0) std::exit(2);
     });
-  std::vector<float> want(rows);  // computed only after the children: they must start from an unused pool
-  matvec(want.data(), W.data(), x.data(), nullptr, rows, cols);
+  std::vector<float> want(n);  // computed only after the children: they must start from an unused pool
+  compute(want);
   for (int nt : {1, 2, 3}) {
-    std::vector<float> got(rows);
+    std::vector<float> got(n);
     std::FILE* f = std::fopen(path(nt).c_str(), "rb");
     ASSERT_NE(f, nullptr) << path(nt);
     ASSERT_EQ(std::fread(got.data(), sizeof(float), got.size(), f), got.size());
     std::fclose(f);
     std::remove(path(nt).c_str());
-    EXPECT_EQ(got, want) << "matvec with " << nt << " threads";
+    EXPECT_EQ(got, want) << what << " with " << nt << " threads";
   }
+}
+
+TEST(MatvecDeathTest, SameResultForEveryThreadCount) {
+  // Each row is one worker's sequential dot product, so the split cannot change any bit.
+  const int64_t rows = 333, cols = 129;
+  auto W = randn(rows * cols, 81), x = randn(cols, 82);
+  expect_same_bits_for_thread_counts("matvec", rows, [&](std::vector<float>& y) {
+    matvec(y.data(), W.data(), x.data(), nullptr, rows, cols);
+  });
+}
+
+TEST(GemmDeathTest, PackedSameResultForEveryThreadCount) {
+  // The packed kernel sums every element over the same k blocks wherever its tile falls: rows split (M >= N) and
+  // columns split, A transposed (the weight-gradient product) and B transposed (the forward one).
+  const int64_t M = 301, N = 97, K = 600;
+  auto A = randn(M * K, 91), B = randn(M * K, 92);  // big enough for op(A), op(B) of either (m, n)
+  for (bool ta : {false, true})
+    for (bool wide : {false, true}) {
+      const int64_t m = wide ? N : M, n = wide ? M : N;  // (m, n) = (97, 301) takes the column split
+      expect_same_bits_for_thread_counts(
+          std::string("gemm_packed_") + (ta ? "T" : "N") + (wide ? "_wide" : ""), size_t(m * n),
+          [&](std::vector<float>& C) {
+            gemm_with(GemmKernel::packed, ta, !ta, m, n, K, 1.0f, A.data(), ta ? m : K, B.data(), ta ? n : K, 0.0f,
+                      C.data(), n);
+          });
+    }
 }
 
 }  // namespace
