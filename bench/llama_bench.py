@@ -48,9 +48,9 @@ def run_mnemo(exe, ids, threads):
 
 
 def make_llamacpp(threads, n_ctx):
-    # llama.cpp's OpenMP workers busy-wait between steps by default; on a shared machine that collapses it to a
-    # fraction of a token per second, so they are told to sleep instead (set OMP_WAIT_POLICY to override).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # llama.cpp runs with libgomp's default wait (spin briefly, then sleep): its fastest on a quiet machine
+    # (docs/llama.md). On a heavily shared machine run with OMP_WAIT_POLICY=PASSIVE, or its spinning workers
+    # collapse it to a fraction of a token per second.
     from llama_cpp import Llama
 
     return Llama(model_path=GGUF, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512,
