@@ -28,11 +28,18 @@ def openblas_dir(choice):
     return found
 
 
-def run_child(script, args, blas_dir):
-    """Run `python script args...` (blas_dir, if any, first on LD_LIBRARY_PATH); its last line of output as JSON."""
+def env_with_blas(blas_dir):
+    """This process's environment with blas_dir (if any) first on LD_LIBRARY_PATH."""
     env = dict(os.environ)
     if blas_dir:
-        env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        rest = [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]
+        env["LD_LIBRARY_PATH"] = ":".join([blas_dir] + rest)
+    return env
+
+
+def run_child(script, args, blas_dir):
+    """Run `python script args...` (blas_dir, if any, first on LD_LIBRARY_PATH); its last line of output as JSON."""
+    env = env_with_blas(blas_dir)
     cmd = [sys.executable, os.path.abspath(script), *map(str, args)]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -70,8 +77,5 @@ def reexec_with_openblas(choice="auto"):
     first on LD_LIBRARY_PATH (the dynamic loader reads it only at start), unless it already is or `choice` says
     otherwise. Call before importing torch."""
     blas_dir = openblas_dir(choice)
-    paths = os.environ.get("LD_LIBRARY_PATH", "").split(":")
-    if not blas_dir or blas_dir in paths:
-        return
-    env = dict(os.environ, LD_LIBRARY_PATH=":".join([blas_dir] + [p for p in paths if p]))
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    if blas_dir and blas_dir not in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
+        os.execve(sys.executable, [sys.executable, *sys.argv], env_with_blas(blas_dir))
