@@ -1,10 +1,17 @@
 #include "base/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace mnemo {
 
@@ -12,6 +19,52 @@ namespace {
 
 thread_local bool inside = false;  // this thread is running a pool job: nested calls run inline
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Busy-wait up to budget_ns for ready(); true if it became true. The clock is read every 64 pauses.
+template <class Ready>
+bool spin_until(const Ready& ready, int64_t budget_ns) {
+  if (ready()) return true;
+  if (budget_ns <= 0) return false;
+  const int64_t start = now_ns();
+  for (int i = 1;; ++i) {
+    cpu_relax();
+    if (ready()) return true;
+    if ((i & 63) == 0 && now_ns() - start > budget_ns) return false;
+  }
+}
+
+// A waiter's spin budget adapts to the gaps it sees: a wait that ended while spinning doubles it; one that slept
+// sets it to twice that wait when the wait was shorter than the cap (a longer spin would have caught it) and halves
+// it otherwise. On a quiet machine kernels follow each other within microseconds and the spin catches them; under
+// load the gaps stretch past the cap and the pool falls back to sleeping (spinning there cost 5x: docs/llama.md).
+struct SpinBudget {
+  int64_t ns, cap;
+  void succeeded() { ns = std::min(cap, ns * 2 + 1000); }
+  void slept(int64_t waited_ns) { ns = waited_ns < cap ? std::min(cap, 2 * waited_ns) : ns / 2; }
+};
+
+// Cap on one spin, MNEMO_SPIN_US microseconds (0 = always sleep, as the pool did before it spun).
+int64_t spin_cap_ns(int nth) {
+  if (nth > int(std::max(1u, std::thread::hardware_concurrency()))) return 0;  // oversubscribed: never spin
+  static const int64_t cap = [] {
+    const char* s = std::getenv("MNEMO_SPIN_US");
+    return s ? std::max<int64_t>(0, std::atoll(s)) * 1000 : int64_t(50'000);
+  }();
+  return cap;
+}
+
+// Workers spin, then sleep, waiting for the next generation; the caller does share 0, then spins, then sleeps
+// waiting for `pending_` to reach 0. Sleepers are counted so a wake-up costs a futex call only when someone sleeps.
 class Pool {
  public:
   explicit Pool(int n) { resize(n); }
@@ -22,9 +75,11 @@ class Pool {
     if (n == nth_) return;
     stop();
     nth_ = n;
-    quit_ = false;
+    quit_.store(false);
+    caller_spin_ = {spin_cap_ns(n), spin_cap_ns(n)};
     // A new worker must wait for the NEXT job: it starts from the generation already done.
-    for (int i = 1; i < nth_; ++i) workers_.emplace_back([this, i, g = generation_] { loop(i, g); });
+    const uint64_t g = generation_.load();
+    for (int i = 1; i < nth_; ++i) workers_.emplace_back([this, i, g] { loop(i, g); });
   }
   int size() const { return nth_; }
 
@@ -33,55 +88,76 @@ class Pool {
       fn(0, 1);
       return;
     }
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      job_ = &fn;
-      pending_ = nth_ - 1;
-      ++generation_;
+    job_.store(&fn, std::memory_order_relaxed);
+    pending_.store(nth_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1);  // publishes job_ and pending_
+    if (sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lk(mu_);
+      wake_.notify_all();
     }
-    cv_.notify_all();
     inside = true;
     fn(0, nth_);
     inside = false;
-    std::unique_lock<std::mutex> lk(mu_);
-    done_.wait(lk, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+    const int64_t start = now_ns();
+    if (spin_until(done, caller_spin_.ns)) {
+      caller_spin_.succeeded();
+    } else {
+      std::unique_lock<std::mutex> lk(mu_);
+      caller_sleeping_.store(true);
+      done_.wait(lk, done);
+      caller_sleeping_.store(false);
+      caller_spin_.slept(now_ns() - start);
+    }
   }
 
  private:
   void loop(int ith, uint64_t seen) {
     inside = true;
+    SpinBudget spin{spin_cap_ns(nth_), spin_cap_ns(nth_)};
     while (true) {
-      const std::function<void(int, int)>* job;
-      {
+      auto arrived = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      const int64_t start = now_ns();
+      if (spin_until(arrived, spin.ns)) {
+        spin.succeeded();
+      } else {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return quit_ || generation_ != seen; });
-        if (quit_) return;
-        seen = generation_;
-        job = job_;
+        sleepers_.fetch_add(1);  // seq_cst against run()'s generation bump and sleepers_ read: no lost wake-up
+        wake_.wait(lk, arrived);
+        sleepers_.fetch_sub(1);
+        lk.unlock();
+        spin.slept(now_ns() - start);
       }
-      (*job)(ith, nth_);
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) done_.notify_one();
+      if (quit_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);  // run() cannot bump it again before we finish
+      (*job_.load(std::memory_order_relaxed))(ith, nth_);
+      if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
+        std::lock_guard<std::mutex> lk(mu_);
+        done_.notify_one();
+      }
     }
   }
   void stop() {
+    quit_.store(true);
+    generation_.fetch_add(1);
     {
       std::lock_guard<std::mutex> lk(mu_);
-      quit_ = true;
+      wake_.notify_all();
     }
-    cv_.notify_all();
     for (auto& t : workers_) t.join();
     workers_.clear();
   }
 
   int nth_ = 0;
-  bool quit_ = false;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<bool> quit_{false};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  SpinBudget caller_spin_{0, 0};
   std::mutex mu_;
-  std::condition_variable cv_, done_;
+  std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
 };
 

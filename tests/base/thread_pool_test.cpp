@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
@@ -36,4 +38,20 @@ TEST(ThreadPool, ResizingAUsedPoolStartsWorkersIdle) {
     mnemo::parallel_run([&](int, int) { total++; });
   }
   EXPECT_EQ(total.load(), 80);
+}
+
+TEST(ThreadPool, BackToBackAndSpacedJobsAllRunOnEveryWorker) {
+  // Workers spin between close jobs and sleep through long gaps; both paths must hand every job to every worker.
+  mnemo::set_num_threads(2);
+  std::vector<int64_t> per_worker(2, 0);
+  int64_t expected = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (int j = 0; j < 50; ++j) {
+      mnemo::parallel_run([&](int ith, int) { per_worker[size_t(ith)] += j; });
+      expected += j;
+    }
+    if (round % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past any spin
+  }
+  EXPECT_EQ(per_worker[0], expected);
+  EXPECT_EQ(per_worker[1], expected);
 }
