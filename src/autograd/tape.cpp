@@ -23,22 +23,35 @@ Tape::~Tape() = default;
 
 void* Tape::alloc_bytes(size_t bytes) {
   bytes = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-  if (blocks_.empty() || used_ + bytes > blocks_.back()->size) {
-    // Grow geometrically so a first pass makes few blocks; reset() merges them into one.
+  while (cur_ >= blocks_.size() || used_ + bytes > blocks_[cur_]->size) {
+    if (cur_ + 1 < blocks_.size()) {  // a block freed by reset() or release(): an earlier pass faulted it in
+      ++cur_, used_ = 0;
+      continue;
+    }
+    // Grow geometrically so a first pass makes few blocks.
     size_t want = std::max<size_t>(bytes, blocks_.empty() ? (size_t(1) << 20) : blocks_.back()->size * 2);
     blocks_.push_back(std::make_shared<Block>(want));
-    used_ = 0;
+    cur_ = blocks_.size() - 1, used_ = 0;
   }
-  void* p = blocks_.back()->data + used_;
+  void* p = blocks_[cur_]->data + used_;
   used_ += bytes;
-  total_used_ += bytes;
   return p;
+}
+
+Var Tape::release(const Mark& m, const Var& keep) {
+  MNEMO_CHECK(!recording(), "release() on a recording tape: backward needs every saved value");
+  cur_ = m.block, used_ = m.used;
+  Var out;
+  out.value = alloc(keep.shape());
+  // keep lies after the mark and its new place at or before its old one: an overlapping copy moves down.
+  if (out.value.numel()) std::memmove(out.data(), keep.data(), size_t(out.value.numel()) * sizeof(float));
+  return out;
 }
 
 Tensor Tape::alloc(Shape shape) {
   int64_t n = shape_numel(shape);
   auto* p = static_cast<float*>(alloc_bytes(size_t(n) * sizeof(float)));
-  return Tensor::borrow(std::move(shape), p, blocks_.back());
+  return Tensor::borrow(std::move(shape), p, blocks_[cur_]);
 }
 
 Tensor Tape::zeros(Shape shape) {
@@ -65,14 +78,7 @@ void Tape::backward(const Var& loss) {
 
 void Tape::reset() {
   steps_.clear();
-  if (blocks_.size() > 1) {
-    // One block big enough for the whole pass: the next pass of the same shapes allocates nothing.
-    size_t need = total_used_;
-    blocks_.clear();
-    blocks_.push_back(std::make_shared<Block>(need));
-  }
-  used_ = 0;
-  total_used_ = 0;
+  cur_ = used_ = 0;
 }
 
 size_t Tape::arena_bytes() const {

@@ -5,8 +5,11 @@
 // collects both contributions.
 //
 // Memory: every activation and activation-gradient of a pass comes from the tape's arena. The first pass grows it;
-// reset() rewinds it (merging its blocks into one), so later passes of the same shapes allocate nothing. Tensors a
-// pass returns stay valid until the next reset() — clone() what must outlive it.
+// reset() rewinds it to its first block, so later passes of the same shapes allocate nothing and touch no fresh
+// page (merging the blocks into a new one, as reset() once did, made the second pass fault all its memory in again:
+// ~1 GB, 0.3-0.8 s of kernel time for an RMT training step). Tensors a pass returns stay valid until the next
+// reset() — clone() what must outlive it. An inference pass may also give back what it allocated since a mark()
+// (release()), so a layer-by-layer pass holds one layer's temporaries.
 //
 // Inference: a tape built with Mode::Inference records nothing and gives no value a gradient, so a forward pass
 // saves nothing for backward and allocates no gradient buffers.
@@ -47,6 +50,14 @@ class Tape {
 
   // A fresh op output: value from the arena; a zeroed gradient iff recording and any input needs one.
   Var output(Shape shape, bool needs_grad);
+  // Inference tapes only: release(m, keep) frees everything allocated since m = mark() except keep, which is
+  // copied to the mark and returned; later allocations reuse the space. Values from after the mark become invalid.
+  struct Mark {
+    size_t block = 0, used = 0;
+  };
+  Mark mark() const { return {cur_, used_}; }
+  Var release(const Mark& m, const Var& keep);
+
   // Record how to send gradients back (called by ops only when the output needs a gradient).
   void record(std::function<void()> backward) { steps_.push_back(std::move(backward)); }
 
@@ -62,9 +73,9 @@ class Tape {
   struct Block;
   Mode mode_;
   std::vector<std::function<void()>> steps_;
-  std::vector<std::shared_ptr<Block>> blocks_;  // blocks_.back() is the one being filled
-  size_t used_ = 0;                              // bytes used in blocks_.back()
-  size_t total_used_ = 0;                        // bytes used over all blocks in this pass
+  std::vector<std::shared_ptr<Block>> blocks_;  // in order of filling; blocks after cur_ are free
+  size_t cur_ = 0;                               // the block being filled
+  size_t used_ = 0;                              // bytes used in blocks_[cur_]
 };
 
 }  // namespace mnemo

@@ -114,6 +114,7 @@ Var Bert::encode_embeds(Tape& t, const Var& inputs_embeds, const int32_t* token_
   const Gelu g = cfg_.gelu();
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     const Layer& y = layers_[size_t(l)];
+    const Tape::Mark layer_start = t.mark();
     Var q = ag::linear(t, x, P(y.q_w), P(y.q_b));  // (N,C) = (B,T,H,hs)
     Var k = ag::linear(t, x, P(y.k_w), P(y.k_b));
     Var v = ag::linear(t, x, P(y.v_w), P(y.v_b));
@@ -125,6 +126,9 @@ Var Bert::encode_embeds(Tape& t, const Var& inputs_embeds, const int32_t* token_
     Var f = ag::gelu(t, ag::linear(t, x, P(y.i_w), P(y.i_b)), g);                              // (N,I)
     f = ag::linear(t, f, P(y.o_w), P(y.o_b));
     x = ag::layernorm(t, ag::add(t, f, x), P(y.o_ln_w), P(y.o_ln_b), cfg_.layer_norm_eps);
+    // Inference: only x outlives the layer; its temporaries (~20 (N,C) buffers and the (B,H,T,T) probabilities)
+    // are given back, so every layer reuses the first one's memory, already faulted in and warm in cache.
+    if (!t.recording()) x = t.release(layer_start, x);
   }
   return x;
 }

@@ -198,6 +198,35 @@ TEST(Tape, InferenceRecordsNothingAndArenaIsReused) {
   EXPECT_EQ(tr.arena_bytes(), held) << "a pass of the same shapes must not grow the arena";
 }
 
+TEST(Tape, ReleaseKeepsOneValueAndReusesTheRest) {
+  Rng rng(11);
+  Tensor x = random_tensor({64, 256}, rng);  // 64 KiB a value: 40 of them outgrow the first 1 MiB block
+  Tape t(Tape::Mode::Inference);
+  std::vector<const float*> last(2);  // where layer 0's last value lies, per pass
+  for (int pass = 0; pass < 2; ++pass) {
+    t.reset();  // keeps the blocks: the second pass must allocate nothing and use the same memory
+    Var v{x, {}};
+    size_t held = 0;
+    for (int layer = 0; layer < 6; ++layer) {
+      const Tape::Mark m = t.mark();
+      Var y = v;
+      for (int k = 0; k < 40; ++k) y = ag::tanh(t, y);
+      if (layer == 0) last[size_t(pass)] = y.data();
+      std::vector<float> want = y.value.to_vector();
+      v = t.release(m, y);
+      EXPECT_EQ(v.value.to_vector(), want) << "layer " << layer;
+      EXPECT_EQ(v.shape(), y.shape());
+      EXPECT_FALSE(v.needs_grad());
+      if (layer == 0) held = t.arena_bytes();
+      EXPECT_EQ(t.arena_bytes(), held) << "released space must be reused, pass " << pass << " layer " << layer;
+    }
+  }
+  EXPECT_EQ(last[0], last[1]);
+
+  Tape tr(Tape::Mode::Train);
+  EXPECT_ANY_THROW(tr.release(tr.mark(), Var{x, {}}));
+}
+
 TEST(Tape, ParameterGradientsAccumulateAcrossBackwards) {
   ParameterSet ps;
   ps.declare("w", {2, 3});
