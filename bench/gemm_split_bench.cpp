@@ -10,7 +10,8 @@
 //   packed      the pool split with mnemo's own packed kernel in each worker (gemm.cpp) instead of dnnl_sgemm
 // Rates are GFLOP per CPU-second of the process x 2 (what both cores would give if the process had them to
 // itself), medians of 7 interleaved runs: on a shared machine this is steadier than wall time, and it charges
-// spinning OpenMP threads to the variant that starts them. Run: build-*/bench/bench_gemm_split [fwd|dw]
+// spinning OpenMP threads to the variant that starts them. Run: build-*/bench/bench_gemm_split [fwd|dw|rmt]
+// (rmt: the products of the RMT training step on MiniLM, B*T = 8 * 77 = 616, d = 384, bench/rmt_bench.cpp)
 #include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -63,9 +64,13 @@ int main(int argc, char** argv) {
     int64_t M, N, K;
     bool ta, tb;
   };
-  const bool dw = argc > 1 && std::string(argv[1]) == "dw";
+  const std::string which = argc > 1 ? argv[1] : "fwd";
   std::vector<S> shapes;
-  if (dw)  // weight gradients dW (OC,C) += dout^T (OC,BT) @ inp (BT,C), B*T = 2048
+  if (which == "rmt")  // dW (T,N), forward (N,T), dinp (N,N)
+    shapes = {{384, 384, 616, 1, 0},  {1536, 384, 616, 1, 0}, {384, 1536, 616, 1, 0},
+              {616, 384, 384, 0, 1},  {616, 1536, 384, 0, 1}, {616, 384, 1536, 0, 1},
+              {616, 384, 384, 0, 0},  {616, 384, 1536, 0, 0}, {616, 1536, 384, 0, 0}};
+  else if (which == "dw")  // weight gradients dW (OC,C) += dout^T (OC,BT) @ inp (BT,C), B*T = 2048
     shapes = {{2048, 512, 2048, 1, 0}, {512, 2048, 2048, 1, 0}, {1536, 512, 2048, 1, 0}, {512, 512, 2048, 1, 0},
               {8192, 512, 2048, 1, 0}, {1024, 256, 2048, 1, 0}, {256, 1024, 2048, 1, 0}, {768, 256, 2048, 1, 0},
               {8192, 256, 2048, 1, 0}};

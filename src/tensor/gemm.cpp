@@ -188,11 +188,17 @@ void gemm_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 }
 
 void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+               const float* row_init) {
   const auto run = kernel == GemmKernel::packed ? gemm_packed_sequential : gemm_sequential;
+  // One block of C: rows m0.. m1, columns n0.. n1 (the operands already offset to it).
+  auto block = [&](int64_t m, int64_t n, int64_t n0, const float* a, const float* b, float* c) {
+    if (row_init)  // each worker starts its own rows: in parallel, and still in cache for the product
+      for (int64_t i = 0; i < m; ++i) std::copy(row_init + n0, row_init + n0 + n, c + i * ldc);
+    run(trans_a, trans_b, m, n, K, alpha, a, lda, b, ldb, row_init ? 1.0f : beta, c, ldc);
+  };
   const int nth = num_threads();
-  if (nth == 1 || M * N * std::max<int64_t>(K, 1) < kParallelMacs)
-    return run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (nth == 1 || M * N * std::max<int64_t>(K, 1) < kParallelMacs) return block(M, N, 0, A, B, C);
   // Split the longer side of C into nth blocks, block edges on multiples of 16 (a whole vector / oneDNN tile).
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
@@ -202,17 +208,19 @@ void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t
     if (b0 >= b1) return;
     if (by_rows) {
       const float* a = trans_a ? A + b0 : A + b0 * lda;  // rows b0.. of op(A)
-      run(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
+      block(b1 - b0, N, 0, a, B, C + b0 * ldc);
     } else {
       const float* b = trans_b ? B + b0 * ldb : B + b0;  // columns b0.. of op(B)
-      run(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
+      block(M, b1 - b0, b0, A, b, C + b0);
     }
   });
 }
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (reference_kernels()) return ref::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+namespace {
+
+// gemm() after its reference switch, with gemm_with()'s row_init.
+void gemm_fast(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* row_init) {
   if (M <= 0 || N <= 0) return;
   static const char* const kNames[4] = {"gemm N,N", "gemm N,T", "gemm T,N", "gemm T,T"};
   prof::Scope scope(kNames[2 * trans_a + trans_b], M, N, K);
@@ -229,7 +237,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 #else
   const GemmKernel kernel = GemmKernel::onednn;
 #endif
-  gemm_with(kernel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_with(kernel, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, row_init);
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (reference_kernels()) return ref::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_fast(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr);
 }
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
@@ -237,12 +253,8 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
   if (reference_kernels()) return ref::linear_forward(out, inp, weight, bias, N, C, OC);
   prof::Scope scope("linear_forward", N, C, OC);
   if (N == 1) return matvec(out, weight, inp, bias, OC, C);  // decoding one token: bandwidth-bound
-  float beta = 0.0f;
-  if (bias) {  // out (N,OC) starts as the bias in every row, then accumulates the product
-    for (int64_t n = 0; n < N; ++n) std::copy(bias, bias + OC, out + n * OC);
-    beta = 1.0f;
-  }
-  gemm(false, true, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+  // out (N,OC) starts as the bias in every row (written by the worker that computes the row), then accumulates.
+  gemm_fast(false, true, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC, bias);
 }
 
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -252,22 +264,38 @@ void linear_backward(float* dinp, float* dweight, float* dbias, const float* dou
   if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);        // (N,OC) @ (OC,C)
   if (dweight) gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);      // (OC,N) @ (N,C)
   if (dbias) {
-    // dbias (OC) += column sums of dout (N,OC). Each worker owns a block of columns and walks the rows in order
-    // (row-major, so each row's block is one contiguous read): no shared writes, order independent of threads.
+    // dbias (OC) += column sums of dout (N,OC). Each worker owns blocks of four vectors of columns and sums them
+    // over the rows in order, in registers: no shared writes, the order does not depend on the thread count.
+    using namespace simd;
+    constexpr int64_t kW = 4 * kLanes;
     parallel_for(
-        (OC + simd::kLanes - 1) / simd::kLanes,
-        [&](int64_t v0, int64_t v1) {
-          const int64_t c0 = v0 * simd::kLanes, c1 = std::min(OC, v1 * simd::kLanes);
-          std::vector<float> acc(size_t(c1 - c0), 0.0f);  // (c1 - c0) partial sums
-          for (int64_t n = 0; n < N; ++n)
-            for (int64_t o = c0; o < c1; o += simd::kLanes) {
-              const int64_t w = std::min(simd::kLanes, c1 - o);
-              float* a = acc.data() + (o - c0);
-              simd::storen(a, simd::loadn(a, w) + simd::loadn(dout + n * OC + o, w), w);
+        (OC + kW - 1) / kW,
+        [&](int64_t b0, int64_t b1) {
+          for (int64_t c0 = b0 * kW; c0 < std::min(OC, b1 * kW); c0 += kW) {
+            const float* g = dout + c0;  // (N, <= kW), stride OC
+            Vf a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
+            if (c0 + kW <= OC) {
+              for (int64_t n = 0; n < N; ++n, g += OC)
+                a0 += load(g), a1 += load(g + kLanes), a2 += load(g + 2 * kLanes), a3 += load(g + 3 * kLanes);
+            } else {
+              const int64_t w = OC - c0;
+              auto part = [&](int64_t u) { return std::clamp<int64_t>(w - u * kLanes, 0, kLanes); };
+              for (int64_t n = 0; n < N; ++n, g += OC) {
+                a0 += loadn(g, part(0));
+                if (part(1)) a1 += loadn(g + kLanes, part(1));
+                if (part(2)) a2 += loadn(g + 2 * kLanes, part(2));
+                if (part(3)) a3 += loadn(g + 3 * kLanes, part(3));
+              }
             }
-          for (int64_t o = c0; o < c1; ++o) dbias[o] += acc[size_t(o - c0)];
+            const Vf acc[4] = {a0, a1, a2, a3};
+            for (int64_t u = 0; u < 4 && c0 + u * kLanes < OC; ++u) {
+              const int64_t w = std::min(kLanes, OC - c0 - u * kLanes);
+              float* d = dbias + c0 + u * kLanes;
+              storen(d, loadn(d, w) + acc[u], w);
+            }
+          }
         },
-        std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1)));
+        std::max<int64_t>(1, 32768 / std::max<int64_t>(N * kW, 1)));
   }
 }
 

@@ -16,9 +16,11 @@ void gemm_packed_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, in
                             int64_t ldc);
 
 // gemm() (no argument checks, no reference switch) with C split over the pool as gemm() does, each block computed
-// by the given kernel: gemm() picks one per build; benchmarks and tests compare both.
+// by the given kernel: gemm() picks one per build; benchmarks and tests compare both. With row_init (N), C's rows
+// start as row_init instead of beta * C (linear's bias), each written by the worker that computes it.
 enum class GemmKernel { onednn, packed };
 void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+               const float* row_init = nullptr);
 
 }  // namespace mnemo

@@ -124,8 +124,9 @@ TEST(Gemm, IdenticalRunToRun) {
 }
 
 TEST(Linear, FastMatchesReference) {
-  // N == 1 (matvec path), odd sizes, and one large enough for the parallel gemm path.
-  const int64_t shapes[][3] = {{1, 37, 23}, {1, 256, 768}, {7, 33, 17}, {64, 96, 200}};
+  // N == 1 (matvec path), odd sizes, and two large enough for the parallel gemm path (C split by columns, then
+  // by rows: each worker starts its block of out as the bias); dbias blocks of 4 vectors, whole and ragged.
+  const int64_t shapes[][3] = {{1, 37, 23}, {1, 256, 768}, {7, 33, 17}, {64, 96, 200}, {300, 40, 64}};
   for (const auto& sh : shapes) {
     const int64_t N = sh[0], C = sh[1], OC = sh[2];
     auto inp = randn(N * C, 51), w = randn(OC * C, 52), b = randn(OC, 53), dout = randn(N * OC, 54);
