@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Plots for docs/kvcache.md from the benchmark outputs.
 
-usage: .venv/bin/python bench/kvcache_plot.py RESULTS_DIR OUT_DIR
-  RESULTS_DIR/ppl.jsonl        `mnemo perplexity --json` lines (bench/kvcache_ppl_sweep.sh)
+usage: .venv/bin/python bench/kvcache_plot.py RESULTS_DIR OUT_DIR [STREAM_PICTURE_NAME]
+  RESULTS_DIR/ppl.jsonl        `mnemo perplexity --json` lines (bench/kvcache_ppl_sweep.sh; optional)
   RESULTS_DIR/stream_*.json    `mnemo eval stream --json` outputs (one run, or {"runs": [...]})
-writes OUT_DIR/kvcache_ppl_budget.png and OUT_DIR/kvcache_stream.png, and prints the tables as Markdown.
+writes OUT_DIR/kvcache_ppl_budget.png and OUT_DIR/kvcache_stream.png (or STREAM_PICTURE_NAME), and prints the tables as Markdown.
 """
 import json
 import sys
@@ -16,9 +16,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def main(res: str, out: str) -> None:
+def main(res: str, out: str, stream_name: str = "kvcache_stream.png") -> None:
     res, out = Path(res), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if (res / "ppl.jsonl").exists():
+        budget_plot(res, out)
+    stream_plot(res, out, stream_name)
+
+
+def budget_plot(res: Path, out: Path) -> None:
     runs = [json.loads(line) for line in open(res / "ppl.jsonl") if line.strip()]
     full = [r for r in runs if r["memory"] == "full"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -44,6 +50,8 @@ def main(res: str, out: str) -> None:
     fig.tight_layout()
     fig.savefig(out / "kvcache_ppl_budget.png", dpi=110)
 
+
+def stream_plot(res: Path, out: Path, name: str) -> None:
     streams = []
     for f in sorted(res.glob("stream_*.json")):
         if f.stat().st_size > 0:
@@ -66,10 +74,10 @@ def main(res: str, out: str) -> None:
         a2.set_xlabel("tokens read")
         a1.legend()
         fig.tight_layout()
-        fig.savefig(out / "kvcache_stream.png", dpi=110)
+        fig.savefig(out / name, dpi=110)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])
