@@ -98,40 +98,35 @@ class Pool {
     inside = true;
     fn(0, nth_);
     inside = false;
-    auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
-    const int64_t start = now_ns();
-    if (spin_until(done, caller_spin_.ns)) {
-      caller_spin_.succeeded();
-    } else {
-      std::unique_lock<std::mutex> lk(mu_);
-      caller_sleeping_.store(true);
-      done_.wait(lk, done);
-      caller_sleeping_.store(false);
-      caller_spin_.slept(now_ns() - start);
-    }
+    await([&] { return pending_.load(std::memory_order_acquire) == 0; }, caller_spin_, done_, caller_sleeping_);
   }
 
  private:
+  // Wait until ready(): spin within the budget, then sleep on cv, counted in `sleepers` so that whoever makes
+  // ready() true notifies only when someone sleeps. The count's seq_cst increment, read against the waker's seq_cst
+  // store and sleepers read, means no wake-up is lost.
+  template <class Ready>
+  void await(const Ready& ready, SpinBudget& budget, std::condition_variable& cv, std::atomic<int>& sleepers) {
+    const int64_t start = now_ns();
+    if (spin_until(ready, budget.ns)) return budget.succeeded();
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      sleepers.fetch_add(1);
+      cv.wait(lk, ready);
+      sleepers.fetch_sub(1);
+    }
+    budget.slept(now_ns() - start);
+  }
+
   void loop(int ith, uint64_t seen) {
     inside = true;
     SpinBudget spin{spin_cap_ns(nth_), spin_cap_ns(nth_)};
     while (true) {
-      auto arrived = [&] { return generation_.load(std::memory_order_acquire) != seen; };
-      const int64_t start = now_ns();
-      if (spin_until(arrived, spin.ns)) {
-        spin.succeeded();
-      } else {
-        std::unique_lock<std::mutex> lk(mu_);
-        sleepers_.fetch_add(1);  // seq_cst against run()'s generation bump and sleepers_ read: no lost wake-up
-        wake_.wait(lk, arrived);
-        sleepers_.fetch_sub(1);
-        lk.unlock();
-        spin.slept(now_ns() - start);
-      }
+      await([&] { return generation_.load(std::memory_order_acquire) != seen; }, spin, wake_, sleepers_);
       if (quit_.load()) return;
       seen = generation_.load(std::memory_order_acquire);  // run() cannot bump it again before we finish
       (*job_.load(std::memory_order_relaxed))(ith, nth_);
-      if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
+      if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load() > 0) {
         std::lock_guard<std::mutex> lk(mu_);
         done_.notify_one();
       }
@@ -152,8 +147,8 @@ class Pool {
   std::atomic<bool> quit_{false};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
-  std::atomic<int> sleepers_{0};
-  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<int> sleepers_{0};          // workers asleep on wake_
+  std::atomic<int> caller_sleeping_{0};   // 1 while the caller sleeps on done_
   std::atomic<const std::function<void(int, int)>*> job_{nullptr};
   SpinBudget caller_spin_{0, 0};
   std::mutex mu_;
