@@ -49,6 +49,10 @@ BoundedKvCache::BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<
   ev_.resize(size_t(cap_));
   ev_row_.resize(size_t(cap_));
   ev_flag_.resize(size_t(cap_));
+  rows_observer_ = [this](int layer, const float* probs, const AttentionShape& s) {
+    MNEMO_CHECK(s.B == 1 && s.Tk == size_[size_t(layer)], "rows observer: B ", s.B, " Tk ", s.Tk);
+    observe_rows(layer, AttentionRows{probs, s.H, s.Tq, s.Tk, s.Tk});
+  };
   reset();
 }
 
@@ -93,16 +97,14 @@ void BoundedKvCache::append(int layer, int64_t pos, const float* k, const float*
 }
 
 void BoundedKvCache::observe(int layer, const float* probs, int64_t H) {
-  if (rows_observer_on_) return;  // the full rows come through rows_observer()
+  if (rows_observer_on_) return;  // the full rows come through rows_observer_
   const int64_t n = size_[size_t(layer)];
   observe_rows(layer, AttentionRows{probs, H, 1, n, n});
 }
 
-LayerObserver BoundedKvCache::rows_observer() {
-  return [this](int layer, const float* probs, const AttentionShape& s) {
-    MNEMO_CHECK(s.B == 1 && s.Tk == size_[size_t(layer)], "rows observer: B ", s.B, " Tk ", s.Tk);
-    observe_rows(layer, AttentionRows{probs, s.H, s.Tq, s.Tk, s.Tk});
-  };
+const LayerObserver* BoundedKvCache::observer_for(bool all_rows) {
+  rows_observer_on_ = all_rows && policy_->uses_every_row();
+  return rows_observer_on_ ? &rows_observer_ : nullptr;
 }
 
 void BoundedKvCache::observe_rows(int layer, const AttentionRows& stored) {

@@ -45,6 +45,8 @@ class BoundedKvCache : public KvCache {
   BoundedKvCache(const CacheShape& shape, int64_t hs, std::vector<int64_t> budgets,
                  std::unique_ptr<EvictionPolicy> policy, int64_t max_new = 1, int64_t max_tokens = 0,
                  const RopeSpec* rope = nullptr);
+  BoundedKvCache(const BoundedKvCache&) = delete;  // rows_observer_ points at this object
+  BoundedKvCache& operator=(const BoundedKvCache&) = delete;
 
   void reset() override;
   void append(int layer, int64_t pos, const float* k, const float* v) override;
@@ -55,12 +57,13 @@ class BoundedKvCache : public KvCache {
   // The decoder's attention over the held entries: probs (H, size) of the newest query (see observe_rows).
   void observe(int layer, const float* probs, int64_t H) override;
 
-  // All query rows of a multi-token step (a prompt reduced in one step: H2O adds every row, TOVA reads the last),
-  // rows (H, Tq, size). Use rows_observer() as the forward call's observer: while it is installed the single-row
-  // observe() above is ignored, so each step is seen once.
+  // All query rows of a multi-token step (a prompt reduced in one step: H2O adds every row), rows (H, Tq, size).
   void observe_rows(int layer, const AttentionRows& rows);
-  LayerObserver rows_observer();
-  void use_rows_observer(bool on) { rows_observer_on_ = on; }
+  // The observer to give the next forward call: for a multi-token call (all_rows) whose every row the policy reads
+  // (H2O), one that shows it all rows through observe_rows() — the single-row observe() is then ignored, so the
+  // step is seen once. Otherwise null: the newest row, which observe() gets anyway, is all the policy reads
+  // (TOVA, window, sinks), and the decoder need not keep every head's probabilities.
+  const LayerObserver* observer_for(bool all_rows);
 
   // Stop (or resume) evicting: while frozen the cache only grows, up to its capacity, and the policy sees nothing.
   // (A prompt's context compressed once, then the question and answer kept whole, as NVIDIA kvpress does.)
@@ -104,6 +107,7 @@ class BoundedKvCache : public KvCache {
   std::vector<float> cos_, sin_;        // (max_new, hs/2) each when re-positioning: rotation back by 1..max_new
   std::vector<int64_t> ev_, ev_row_;    // scratch (cap) each: evicted arrival indices and their rows
   std::vector<char> ev_flag_;                  // scratch (cap): rows >= n_keep freed by the plan
+  LayerObserver rows_observer_;         // observe_rows() on a forward call's (H, Tq, size) probabilities
   bool rows_observer_on_ = false;
   bool frozen_ = false;
 };

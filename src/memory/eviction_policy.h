@@ -30,6 +30,9 @@ class EvictionPolicy {
   virtual std::string name() const = 0;
   // True if plan() depends on observed attention (the decoder must then hand it over every step).
   virtual bool uses_attention() const = 0;
+  // True if observe() reads every query row of a multi-token step (H2O adds them all); otherwise the newest row
+  // is all it reads (TOVA), which a decoder hands over without materializing the other rows' probabilities.
+  virtual bool uses_every_row() const { return false; }
   // The smallest per-layer budget the policy can honour.
   virtual int64_t min_budget() const { return 1; }
   // Start a new sequence in a cache of this shape: forget all per-entry state.

@@ -18,6 +18,7 @@ class H2OPolicy : public EvictionPolicy {
   explicit H2OPolicy(double recent_share = 0.5);
   std::string name() const override;
   bool uses_attention() const override { return true; }
+  bool uses_every_row() const override { return true; }
   void reset(const CacheShape& shape) override;
   void observe(int layer, const AttentionRows& rows) override;
   void plan(int layer, int64_t n, int64_t budget, EvictionPlan& plan) override;

@@ -14,6 +14,7 @@ class SinkPolicy : public EvictionPolicy {
   SinkPolicy(int64_t n_sink, std::unique_ptr<EvictionPolicy> rest);
   std::string name() const override;
   bool uses_attention() const override { return rest_->uses_attention(); }
+  bool uses_every_row() const override { return rest_->uses_every_row(); }
   int64_t min_budget() const override { return n_sink_ + rest_->min_budget(); }
   void reset(const CacheShape& shape) override;
   void observe(int layer, const AttentionRows& rows) override;

@@ -207,9 +207,10 @@ void LlamaRunner::attention(float* out, const float* q, int64_t n, int64_t pos, 
   shape.causal = true;
 
   // A run of n tokens: per query head, S (n, N) = Q_h K^T by GEMM, masked softmax per row, O_h = S V.
-  // With an observer every head's probabilities are kept (H, n, N) (allocated here: only for inspection runs).
-  std::vector<float> all;
-  if (observer) all.resize(size_t(H * n * N));
+  // With an observer every head's probabilities are kept (H, n, N) (a buffer that only grows: the H2O policy
+  // observes every prompt chunk).
+  std::vector<float>& all = observed_;
+  if (observer && all.size() < size_t(H * n * N)) all.resize(size_t(H * n * N));
   float* last = scores_.data() + max_batch_ * max_ctx_;  // (H, N): the last query row of each head
   for (int64_t h = 0; h < H; ++h) {
     const int64_t g = h / G;

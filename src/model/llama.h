@@ -110,6 +110,7 @@ class LlamaRunner : public Decoder {
   // cos, sin (B, hd/2); scores (H, B, max_ctx) for the observer or (B, max_ctx) per head; wbuf: a dequantized
   // block of weight rows (kWeightChunk floats).
   std::vector<float> x_, h_, att_, q_, k_, v_, gate_, up_, cos_, sin_, scores_, wbuf_;
+  std::vector<float> observed_;  // (H, n, N) every head's probabilities of a run, for an observer
   std::vector<int64_t> pos_;  // (B)
 };
 

@@ -225,8 +225,8 @@ TEST(BoundedKvCache, BudgetAtLeastTheSequenceEqualsTheFullCacheExactly) {
 }
 
 TEST(BoundedKvCache, PromptReducedInOneStepSeesEveryRow) {
-  // A 50-token prompt in one forward with the rows observer: H2O's scores add every query row (causal), TOVA reads
-  // the last; afterwards the cache holds the budget and decoding continues.
+  // A 50-token prompt in one forward: H2O's scores add every query row (causal, through the rows observer), TOVA
+  // reads the last (through the cache's own observe()); afterwards the cache holds the budget and decoding continues.
   Llama llama(tiny_config());
   llama.init_random(3);
   LlamaRunner model(llama.config(), llama.weights(), 64, 256);
@@ -239,10 +239,10 @@ TEST(BoundedKvCache, PromptReducedInOneStepSeesEveryRow) {
     opt.max_tokens = 60, opt.max_new = 50;
     auto cache = make_cache(parse_memory(name, "16", 2), model, opt);
     auto& b = static_cast<BoundedKvCache&>(*cache);
-    b.use_rows_observer(true);
-    const LayerObserver obs = b.rows_observer();
-    model.forward(ids.data(), 50, 0, *cache, logits.data(), false, &obs);
-    b.use_rows_observer(false);
+    const LayerObserver* obs = b.observer_for(true);
+    EXPECT_EQ(obs != nullptr, std::string(name) == "h2o");  // TOVA and sinks read only the newest row
+    model.forward(ids.data(), 50, 0, *cache, logits.data(), false, obs);
+    b.observer_for(false);
     EXPECT_EQ(cache->size(0), 16);
     EXPECT_EQ(cache->size(1), 16);
     if (std::string(name) != "tova") {

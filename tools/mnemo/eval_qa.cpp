@@ -121,7 +121,6 @@ int run_eval_qa(Args& args) {
   opt.max_new = std::max(batch, max_q + max_new);
   auto cache = make_cache(spec, *dec, opt);
   auto* bounded = dynamic_cast<BoundedKvCache*>(cache.get());
-  const LayerObserver rows = bounded ? bounded->rows_observer() : LayerObserver();
   const int32_t eos = int32_t(dec->eos_token_id());
   const int32_t im_end = templ == "chatml" ? tok->special_id("<|im_end|>") : -1;
 
@@ -136,9 +135,8 @@ int run_eval_qa(Args& args) {
     const std::vector<int32_t>& q = q_ids[r];
     int64_t t = 0;
     auto feed = [&](const int32_t* ids, int64_t n, bool all_rows) {
-      if (bounded) bounded->use_rows_observer(all_rows);
       dec->forward(ids, n, cache_position(*cache, t), *cache, logits.data(), false,
-                   bounded && all_rows ? &rows : nullptr);
+                   bounded ? bounded->observer_for(all_rows) : nullptr);
       t += n;
     };
     Timer pt;

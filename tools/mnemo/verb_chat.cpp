@@ -33,7 +33,6 @@ class Conversation {
   Conversation(Decoder& dec, const Tokenizer& tok, std::unique_ptr<KvCache> cache, int64_t ctx)
       : dec_(dec), tok_(tok), cache_(std::move(cache)), bounded_(dynamic_cast<BoundedKvCache*>(cache_.get())),
         ctx_(ctx), logits_(static_cast<size_t>(dec.vocab_size())) {
-    if (bounded_) rows_ = bounded_->rows_observer();
     start_ = tok.special_id("<|im_start|>");
     end_ = tok.special_id("<|im_end|>");
     if (start_ < 0 || end_ < 0) throw Error("the model's vocabulary has no <|im_start|> / <|im_end|> (not ChatML)");
@@ -91,9 +90,9 @@ class Conversation {
                       bounded_ ? ", or --reposition)" : ", or bound the cache: --memory P --budget K --reposition)"));
     for (size_t b = 0; b < ids.size(); b += size_t(dec_.max_batch())) {
       const int64_t m = std::min<int64_t>(dec_.max_batch(), int64_t(ids.size() - b));
-      if (bounded_) bounded_->use_rows_observer(m > 1);  // a message: the policy sees every row, once
+      // A message: a policy that reads every row sees them all, once.
       dec_.forward(ids.data() + b, m, cache_position(*cache_, pos_), *cache_, logits_.data(), false,
-                   bounded_ && m > 1 ? &rows_ : nullptr);
+                   bounded_ ? bounded_->observer_for(m > 1) : nullptr);
       pos_ += m;
     }
   }
@@ -112,7 +111,6 @@ class Conversation {
   const Tokenizer& tok_;
   std::unique_ptr<KvCache> cache_;
   BoundedKvCache* bounded_;  // cache_ when bounded, else null
-  LayerObserver rows_;
   int64_t ctx_, pos_ = 0;
   std::vector<float> logits_;  // (V)
   int32_t start_, end_;

@@ -82,7 +82,6 @@ int run(cli::Args& args) {
   copt.max_tokens = total, copt.max_new = dec->max_batch(), copt.reposition = reposition;
   auto cache = make_cache(spec, *dec, copt);
   auto* bounded = dynamic_cast<BoundedKvCache*>(cache.get());
-  const LayerObserver rows = bounded ? bounded->rows_observer() : LayerObserver();
   std::vector<float> logits(static_cast<size_t>(V));
   std::vector<int32_t> idx(static_cast<size_t>(V));
   Rng rng(seed);
@@ -91,11 +90,10 @@ int run(cli::Args& args) {
   Timer tp;
   for (int64_t b0 = 0; b0 < P; b0 += dec->max_batch()) {
     const int64_t m = std::min(dec->max_batch(), P - b0);
-    if (bounded) bounded->use_rows_observer(true);
     dec->forward(ids.data() + b0, m, cache_position(*cache, b0), *cache, logits.data(), false,
-                 bounded ? &rows : nullptr);
-    if (bounded) bounded->use_rows_observer(false);
+                 bounded ? bounded->observer_for(true) : nullptr);
   }
+  if (bounded) bounded->observer_for(false);  // decoding: one row a step, through the cache's observe()
   const double prefill_s = tp.seconds();
   std::vector<int32_t> out;
   Timer td;
