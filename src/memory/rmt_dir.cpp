@@ -41,7 +41,10 @@ std::vector<std::string> load_base(RmtEncoder& model, const std::string& base_di
   std::vector<std::string> absent;
   for (auto& p : model.backbone().params().all()) {
     if (load_one(p, file, p.name)) continue;
-    if (!starts_with(p.name, "classifier.")) throw Error(cat(path, ": missing tensor '", p.name, "'"));
+    // The head is new; so is the pooler when the base was trained for masked-LM only (it has none): both keep
+    // their random init, as transformers' BertForSequenceClassification.from_pretrained does.
+    const bool fresh = starts_with(p.name, "classifier.") || starts_with(strip_bert_prefix(p.name), "pooler.");
+    if (!fresh) throw Error(cat(path, ": missing tensor '", p.name, "'"));
     absent.push_back(p.name);
   }
   return absent;

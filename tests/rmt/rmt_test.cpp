@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/rng.h"
+#include "io/model_dir.h"
 #include "io/safetensors.h"
 #include "memory/rmt.h"
 #include "memory/rmt_dir.h"
@@ -319,4 +320,29 @@ TEST(RmtDir, InitFromAFinishedRmtKeepsEverything) {
   EXPECT_EQ(n->memory_params()[0].value.to_vector(), m->memory_params()[0].value.to_vector());
   RmtBatch b = tiny_batch(2, 3, 62);
   EXPECT_EQ(loss_of(*m, b), loss_of(*n, b));
+}
+
+TEST(RmtDir, InitFromAMaskedLmBertStartsAFreshPooler) {
+  // A BERT trained here for masked-LM only (`mnemo train lm --arch bert --objective mlm`, the from-scratch
+  // ablation's backbone) has no pooler: the RMT takes its embeddings and encoder, and starts the pooler and the
+  // classifier fresh, as transformers' BertForSequenceClassification.from_pretrained does. Any other missing
+  // tensor is still an error.
+  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_test_dirs";
+  BertConfig c = tiny_bert();
+  c.head = BertHead::MaskedLM;
+  Bert mlm(c);
+  mlm.init_random(5);
+  save_model_dir(root + "/mlm", mlm);
+  auto n = rmt_from_pretrained(root + "/mlm", tiny_rmt(), 7);
+  const std::string q = "bert.encoder.layer.1.attention.self.query.weight";
+  ASSERT_NE(n->backbone().params().find(q), nullptr);
+  EXPECT_EQ(n->backbone().params().find(q)->value.to_vector(), mlm.params().find(q)->value.to_vector());
+  RmtBatch b = tiny_batch(2, 3, 8);
+  EXPECT_TRUE(std::isfinite(loss_of(*n, b)));
+  // Without the encoder's last layer the directory is not a usable base.
+  std::vector<SafetensorsItem> items;
+  for (auto& p : mlm.params().all())
+    if (p.name.find("layer.1.") == std::string::npos) items.emplace_back(p.name, p.value);
+  save_safetensors(root + "/mlm/model.safetensors", items, {});
+  EXPECT_THROW(rmt_from_pretrained(root + "/mlm", tiny_rmt(), 7), Error);
 }
