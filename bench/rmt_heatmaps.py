@@ -9,7 +9,7 @@ plus the full (T,T) map of the last layer for each captured segment.
 Also draws the accuracy grid (trained segments x evaluated segments) from a JSON file of
 {"rows": [{"trained": N, "evaluated": S, "accuracy": a}, ...]} with --grid.
 
-Usage: .venv/bin/python bench/rmt_heatmaps.py --attention FILE.json --out DIR [--grid GRID.json]
+Usage: .venv/bin/python bench/rmt_heatmaps.py --attention FILE.json --out DIR [--prefix rmt_reason_] [--grid GRID.json]
 """
 import argparse
 import json
@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def attention_pictures(path, out):
+def attention_pictures(path, out, prefix="rmt_"):
     d = json.load(open(path))
     m = d["num_mem_tokens"]
     caps = d["captured"]
@@ -40,7 +40,7 @@ def attention_pictures(path, out):
         ax.set_ylabel("query")
     fig.suptitle(f"fact: {d['facts']} at tokens {d['fact_positions']}; {d['question']} -> {d['prediction']}")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "rmt_attention_segments.png"), dpi=110)
+    fig.savefig(os.path.join(out, f"{prefix}attention_segments.png"), dpi=110)
     plt.close(fig)
 
     # Memory rows (queries 1..m) over keys, last layer, segment by segment: writing vs holding.
@@ -56,7 +56,7 @@ def attention_pictures(path, out):
         ax.set_xticklabels(c["tokens"], rotation=90, fontsize=5)
         ax.set_title(f"segment {c['segment']}: memory queries (last layer)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "rmt_memory_write_hold.png"), dpi=110)
+    fig.savefig(os.path.join(out, f"{prefix}memory_write_hold.png"), dpi=110)
     plt.close(fig)
 
     # [CLS] reading in the last segment, every layer.
@@ -71,7 +71,7 @@ def attention_pictures(path, out):
     ax.set_xticklabels(c["tokens"], rotation=90, fontsize=5)
     ax.set_title(f"last segment ({c['segment']}): [CLS] reads memory and question", fontsize=9)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "rmt_cls_read.png"), dpi=110)
+    fig.savefig(os.path.join(out, f"{prefix}cls_read.png"), dpi=110)
     plt.close(fig)
 
 
@@ -106,10 +106,11 @@ def main():
     ap.add_argument("--grid")
     ap.add_argument("--out", default="docs/img")
     ap.add_argument("--grid-name", default="rmt_accuracy_grid.png", help="file name of the grid picture in --out")
+    ap.add_argument("--prefix", default="rmt_", help="file names of the attention pictures start with this")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     if a.attention:
-        attention_pictures(a.attention, a.out)
+        attention_pictures(a.attention, a.out, a.prefix)
     if a.grid:
         grid_picture(a.grid, a.out, a.grid_name)
 

@@ -90,4 +90,4 @@ TEST_P(ShippedCheckpoint, GivesItsRecordedAccuracy) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RmtEval, ShippedCheckpoint,
-                         ::testing::Values("rmt-memorize-minilm", "rmt-detect-minilm"));
+                         ::testing::Values("rmt-memorize-minilm", "rmt-detect-minilm", "rmt-reason-minilm"));
