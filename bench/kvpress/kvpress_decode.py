@@ -15,6 +15,7 @@ usage: .venv-kvpress/bin/python bench/kvpress/kvpress_decode.py --mnemo build/mn
 Needs .venv-kvpress (bench/kvpress/setup_venv.sh --install). Prints one row per policy and a JSON summary.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -22,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from kvpress_qa import CHAT_TEMPLATE
+from kvpress_qa import load_peer, make_press
 
 PAIRS = [("full", None), ("sink", "streaming"), ("tova", "tova"), ("h2o", "observed")]  # mnemo policy, press
 
@@ -52,34 +53,25 @@ def main():
     torch.set_num_threads(a.threads)
     import transformers
     transformers.utils.logging.disable_progress_bar()
-    from transformers import AutoModelForCausalLM, DynamicCache, PreTrainedTokenizerFast
-    from kvpress import (DecodingPress, ObservedAttentionPress, PrefillDecodingPress, StreamingLLMPress,
-                         TOVAPress)
+    from transformers import DynamicCache
+    from kvpress import DecodingPress, PrefillDecodingPress
 
-    tok = PreTrainedTokenizerFast(tokenizer_file=a.tokenizer, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                  unk_token="<|endoftext|>", pad_token="<|im_end|>")
-    tok.chat_template = CHAT_TEMPLATE
+    tok, model = load_peer(a.model, a.tokenizer)
+    model.eval()
     rec = json.loads(next(line for line in open(a.data, encoding="utf-8") if line.strip()))
     text = tok.apply_chat_template([{"role": "user", "content": rec["input"]}], add_generation_prompt=True,
                                    tokenize=False)
     ids = tok.encode(text, add_special_tokens=False)
-    gguf = os.path.abspath(a.model)
-    model = AutoModelForCausalLM.from_pretrained(os.path.dirname(gguf), gguf_file=os.path.basename(gguf),
-                                                 torch_dtype=torch.float32, attn_implementation="eager")
-    model.eval()
-    make = {"streaming": lambda: StreamingLLMPress(n_sink=4), "tova": TOVAPress, "observed": ObservedAttentionPress}
 
     def kvpress_decode(press_name):
         press = None
         if press_name:
-            ratio = 1.0 - (a.budget + 0.5) / len(ids)  # n_kept = int(n * (1 - ratio)) = budget
-            pre = make[press_name]()
-            pre.compression_ratio = ratio
-            press = PrefillDecodingPress(prefilling_press=pre, decoding_press=DecodingPress(
-                base_press=make[press_name](), compression_interval=1, target_size=a.budget))
+            press = PrefillDecodingPress(prefilling_press=make_press(press_name, a.budget, len(ids)),
+                                         decoding_press=DecodingPress(base_press=make_press(press_name),
+                                                                      compression_interval=1, target_size=a.budget))
         cache = DynamicCache()
         x = torch.tensor([ids])
-        with torch.no_grad(), (press(model) if press else _null()):
+        with torch.no_grad(), (press(model) if press else contextlib.nullcontext()):
             out = model(input_ids=x, past_key_values=cache, use_cache=True)
             nxt = out.logits[:, -1:].argmax(-1)
             t = time.perf_counter()
@@ -117,14 +109,6 @@ def main():
     print(json.dumps({"prompt_tokens": len(ids), "new": a.new, "threads": a.threads, "budget": a.budget,
                       "rounds": a.rounds, "kvpress": version("kvpress"), "torch": torch.__version__, "transformers": transformers.__version__,
                       "load_average": os.getloadavg(), "rows": rows}))
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 if __name__ == "__main__":

@@ -27,6 +27,35 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 
+def load_peer(model_path: str, tokenizer_path: str):
+    """The peer's tokenizer (the GGUF's tokenizer.json with SmolLM2's chat template) and transformers' model loading
+    the same GGUF, dequantized to fp32. Eager attention: ObservedAttentionPress needs the attention weights (and it
+    makes every press comparable)."""
+    import torch
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=tokenizer_path, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                  unk_token="<|endoftext|>", pad_token="<|im_end|>")
+    tok.chat_template = CHAT_TEMPLATE
+    gguf = Path(model_path)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, torch_dtype=torch.float32,
+                                                 attn_implementation="eager")
+    model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), 0]
+    return tok, model
+
+
+def make_press(name: str, budget: int = 0, n_tokens: int = 0):
+    """kvpress's press by the names --presses takes; with a budget, the compression ratio that keeps `budget` of
+    `n_tokens` entries."""
+    from kvpress import ObservedAttentionPress, StreamingLLMPress, TOVAPress
+
+    # n_kept = int(k_len * (1 - ratio)): aim half a token above the budget so float rounding keeps it.
+    ratio = 1.0 - (budget + 0.5) / n_tokens if budget else 0.0
+    return {"streaming": lambda r: StreamingLLMPress(compression_ratio=r, n_sink=4),
+            "tova": lambda r: TOVAPress(compression_ratio=r),
+            "observed": lambda r: ObservedAttentionPress(compression_ratio=r)}[name](ratio)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -42,19 +71,11 @@ def main() -> None:
     import torch
     torch.set_num_threads(a.threads)
     import transformers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, pipeline
+    from transformers import pipeline
     import kvpress
-    from kvpress import ObservedAttentionPress, StreamingLLMPress, TOVAPress
 
-    tok = PreTrainedTokenizerFast(tokenizer_file=a.tokenizer, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                  unk_token="<|endoftext|>", pad_token="<|im_end|>")
-    tok.chat_template = CHAT_TEMPLATE
-    gguf = Path(a.model)
     t0 = time.time()
-    # Eager attention: ObservedAttentionPress needs the attention weights (and it makes every press comparable).
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, torch_dtype=torch.float32,
-                                                 attn_implementation="eager")
-    model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), 0]
+    tok, model = load_peer(a.model, a.tokenizer)
     load_s = time.time() - t0
     pipe = pipeline("kv-press-text-generation", model=model, tokenizer=tok, device="cpu")
     records = [json.loads(line) for line in open(a.data, encoding="utf-8") if line.strip()]
@@ -76,13 +97,7 @@ def main() -> None:
     for press_name, budget in runs:
         correct, secs, answers = 0, 0.0, []
         for rec in records:
-            press = None
-            if press_name != "full":
-                # n_kept = int(k_len * (1 - ratio)): aim half a token above the budget so float rounding keeps it.
-                ratio = 1.0 - (budget + 0.5) / context_tokens(rec)
-                press = {"streaming": lambda r: StreamingLLMPress(compression_ratio=r, n_sink=4),
-                         "tova": lambda r: TOVAPress(compression_ratio=r),
-                         "observed": lambda r: ObservedAttentionPress(compression_ratio=r)}[press_name](ratio)
+            press = None if press_name == "full" else make_press(press_name, budget, context_tokens(rec))
             t = time.time()
             out = pipe(rec["input"], question="\n" + rec["question"], press=press, max_new_tokens=a.max_new)["answer"]
             secs += time.time() - t
