@@ -362,15 +362,24 @@ Json tokenizer_config_json(const GgufFile& f, int64_t context) {
 
 }  // namespace
 
-void convert_gguf_to_dir(const std::string& gguf_path, const std::string& dir, DType dtype) {
-  std::unique_ptr<Llama> m = llama_from_gguf(gguf_path);
+void write_gguf_tokenizer_files(const std::string& gguf_path, const std::string& dir) {
   GgufFile f(gguf_path);
-  // Build the tokenizer files first: a GGUF whose tokenizer cannot be converted leaves no directory behind.
+  const int64_t context = config_from_gguf(f).max_position_embeddings;
   const std::string tj = tokenizer_json(f).dump() + "\n";
-  const std::string tc = tokenizer_config_json(f, m->config().max_position_embeddings).dump(2) + "\n";
-  save_llama_dir(dir, *m, dtype);
+  const std::string tc = tokenizer_config_json(f, context).dump(2) + "\n";
+  make_directories(dir);
   atomic_write(join_path(dir, "tokenizer.json"), tj);
   atomic_write(join_path(dir, "tokenizer_config.json"), tc);
+}
+
+void convert_gguf_to_dir(const std::string& gguf_path, const std::string& dir, DType dtype) {
+  std::unique_ptr<Llama> m = llama_from_gguf(gguf_path);
+  {  // Build the tokenizer files first: a GGUF whose tokenizer cannot be converted leaves no directory behind.
+    GgufFile f(gguf_path);
+    tokenizer_json(f);
+  }
+  save_llama_dir(dir, *m, dtype);
+  write_gguf_tokenizer_files(gguf_path, dir);
 }
 
 }  // namespace mnemo

@@ -43,6 +43,8 @@ std::unique_ptr<Decoder> load_decoder(const std::string& path, int64_t max_batch
 // transformers saves it), each atomically.
 void save_llama_dir(const std::string& dir, const Llama& model, DType dtype = DType::F32);
 
+// The tokenizer of a GGUF file as DIR/tokenizer.json + DIR/tokenizer_config.json (what convert writes).
+void write_gguf_tokenizer_files(const std::string& gguf_path, const std::string& dir);
 // `mnemo convert`: a GGUF Llama as an HF directory that transformers loads — config.json, model.safetensors (F32
 // or BF16), and the tokenizer from the tokenizer.ggml.* metadata as tokenizer.json (byte-level BPE; the
 // pre-tokenizer chosen by tokenizer.ggml.pre) + tokenizer_config.json (special tokens, chat template).

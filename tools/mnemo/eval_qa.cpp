@@ -2,17 +2,14 @@
 // "question", "target"}) with a KV-cache memory policy at a budget — recall at a budget (docs/kvcache.md).
 //
 // Protocol, the one NVIDIA kvpress's pipeline uses, so the two are compared on equal terms:
-//   prompt   = ChatML as SmolLM2's template writes it (default system message), user content = input + "\n" +
-//              question; the context part (system + "<|im_start|>user\n" + input) and the question part ("\n" +
-//              question + "<|im_end|>\n<|im_start|>assistant\n") are tokenized separately (--template plain: the
-//              input, then "\n" + question + "\nAnswer:").
+//   prompt   = tasks/qa_prompt.h (chatml: SmolLM2's template, default system message; or plain), context and
+//              question tokenized separately — the prompt `mnemo train qa` fine-tunes on;
 //   context  prefilled in one forward (or --chunk tokens at a time), every query row shown to the policy, and
 //              reduced to the budget in one step (H2O adds all rows, TOVA reads the last, windows by position);
 //   question and answer then appended without eviction (--compress all: evicted at every step like the context);
 //   answer   greedy, up to --max-new tokens or <|im_end|>/EOS; correct when the target occurs in it (case-folded).
 // Positions stay absolute (as in kvpress). Output: accuracy, timing, peak memory; --json adds every answer.
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 
 #include "base/error.h"
@@ -24,28 +21,10 @@
 #include "io/llama_loader.h"
 #include "memory/bounded_kv_cache.h"
 #include "memory/make_cache.h"
+#include "tasks/qa_prompt.h"
 #include "tasks/task_file.h"
 
 namespace mnemo::cli {
-namespace {
-
-constexpr const char* kSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
-
-std::string fold(const std::string& s) {
-  std::string out(s);
-  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-void append(std::vector<int32_t>& ids, const std::vector<int32_t>& more) { ids.insert(ids.end(), more.begin(), more.end()); }
-
-int32_t special(const Tokenizer& tok, const char* name) {
-  const int32_t id = tok.special_id(name);
-  if (id < 0) throw Error(cat("--template chatml: the tokenizer has no ", name, " token (use --template plain)"));
-  return id;
-}
-
-}  // namespace
 
 int run_eval_qa(Args& args);  // listed in eval_verbs.h / verb_eval.cpp's table as "qa"
 
@@ -63,7 +42,7 @@ int run_eval_qa(Args& args) {
   const int64_t chunk_flag = args.get_int("--chunk", 0);
   const bool json = args.flag("--json");
   args.finish();
-  if (templ != "chatml" && templ != "plain") throw Error(cat("--template must be chatml or plain, got '", templ, "'"));
+  const tasks::QaTemplate qt = tasks::parse_qa_template(templ);
   if (compress != "context" && compress != "all")
     throw Error(cat("--compress must be context or all, got '", compress, "'"));
   if (max_new <= 0) throw Error(cat("--max-new must be positive, got ", max_new));
@@ -77,26 +56,9 @@ int run_eval_qa(Args& args) {
   std::vector<std::vector<int32_t>> ctx_ids(records.size()), q_ids(records.size());
   int64_t longest_ctx = 0, longest = 0;
   for (size_t r = 0; r < records.size(); ++r) {
-    const tasks::TaskRecord& rec = records[r];
-    if (templ == "chatml") {
-      const int32_t start = special(*tok, "<|im_start|>"), end = special(*tok, "<|im_end|>");
-      std::vector<int32_t>& c = ctx_ids[r];
-      c.push_back(start);
-      append(c, tok->encode(cat("system\n", kSystem)));
-      c.push_back(end);
-      append(c, tok->encode("\n"));
-      c.push_back(start);
-      append(c, tok->encode("user\n" + rec.input));
-      std::vector<int32_t>& q = q_ids[r];
-      append(q, tok->encode("\n" + rec.question));
-      q.push_back(end);
-      append(q, tok->encode("\n"));
-      q.push_back(start);
-      append(q, tok->encode("assistant\n"));
-    } else {
-      ctx_ids[r] = tok->encode(rec.input);
-      q_ids[r] = tok->encode("\n" + rec.question + "\nAnswer:");
-    }
+    tasks::QaPrompt p = tasks::qa_prompt(*tok, records[r], qt);
+    ctx_ids[r] = std::move(p.context);
+    q_ids[r] = std::move(p.question);
     longest_ctx = std::max<int64_t>(longest_ctx, int64_t(ctx_ids[r].size()));
     longest = std::max<int64_t>(longest, int64_t(ctx_ids[r].size() + q_ids[r].size()) + max_new);
   }
@@ -122,7 +84,7 @@ int run_eval_qa(Args& args) {
   auto cache = make_cache(spec, *dec, opt);
   auto* bounded = dynamic_cast<BoundedKvCache*>(cache.get());
   const int32_t eos = int32_t(dec->eos_token_id());
-  const int32_t im_end = templ == "chatml" ? tok->special_id("<|im_end|>") : -1;
+  const int32_t im_end = tasks::qa_stop_token(*tok, qt);
 
   const int64_t V = dec->vocab_size();
   std::vector<float> logits(static_cast<size_t>(V));  // (V)
@@ -157,7 +119,7 @@ int run_eval_qa(Args& args) {
     answer_s += at.seconds();
     answer_tokens += int64_t(out.size());
     const std::string answer = tok->decode(out);
-    const bool ok = !records[r].target.empty() && fold(answer).find(fold(records[r].target)) != std::string::npos;
+    const bool ok = tasks::qa_correct(answer, records[r].target);
     correct += ok;
     if (json) {
       Json a = Json::object();

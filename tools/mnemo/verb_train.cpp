@@ -1,5 +1,6 @@
 // mnemo train: `mnemo train rmt ...` trains the Recurrent Memory Transformer (encoder or decoder variant) with the
-// curriculum (docs/rmt.md); every other form goes to the LM/MLM trainer (train_lm.h).
+// curriculum (docs/rmt.md); `mnemo train qa ...` fine-tunes a decoder on a task file (docs/kvcache.md); every other
+// form goes to the LM/MLM trainer (train_lm.h).
 #include <cstdio>
 #include <filesystem>
 
@@ -8,6 +9,7 @@
 #include "base/file.h"
 #include "cli.h"
 #include "memory/rmt_dir.h"
+#include "train/qa_trainer.h"
 #include "train/rmt_trainer.h"
 #include "train_lm.h"
 
@@ -104,12 +106,57 @@ int run_train_rmt(cli::Args& args) {
   return 0;
 }
 
+// mnemo train qa --init MODEL --data FILE.jsonl --out DIR: fine-tune a Llama decoder to answer a task file's
+// questions in the prompt `mnemo eval qa` asks (train/qa_trainer.h); --resume continues OUT's checkpoint.
+int run_train_qa(cli::Args& args) {
+  cli::common_flags(args);
+  const std::string out = args.require("--out");
+  const bool resume = args.flag("--resume");
+  const int64_t stop_at = args.get_int("--stop-at", 0);
+  const bool json = args.flag("--json");
+  QaTrainConfig c;
+  if (!resume) {
+    c.init = args.require("--init");
+    c.tokenizer = args.get_or("--tokenizer", "");
+    c.data = args.require("--data");
+    c.val = args.get_or("--val", "");
+    c.templ = args.get_or("--template", c.templ);
+    c.steps = args.get_int("--steps", c.steps);
+    c.batch = args.get_int("--batch", c.batch);
+    c.micro_batch = args.get_int("--micro-batch", c.micro_batch);
+    c.lr = args.get_double("--lr", c.lr);
+    c.final_lr_fraction = args.get_double("--final-lr-fraction", c.final_lr_fraction);
+    c.clip = args.get_double("--clip", c.clip);
+    c.warmup = args.get_int("--warmup", c.warmup);
+    c.freeze_embeddings = !args.flag("--train-embeddings");
+    c.eval_every = args.get_int("--eval-every", c.eval_every);
+    c.val_count = args.get_int("--val-count", c.val_count);
+    c.seed = uint64_t(args.get_int("--seed", int64_t(c.seed)));
+  }
+  args.finish();  // on --resume the configuration comes from the checkpoint: other flags are refused
+  if (stop_at < 0) throw Error(cat("--stop-at must be non-negative, got ", stop_at));
+  QaTrainSummary s = train_qa(c, out, resume, stop_at);
+  Json j = Json::object();
+  j["out"] = out;
+  j["steps"] = s.steps;
+  j["finished"] = s.finished;
+  j["val_loss"] = s.val_loss;
+  j["val_accuracy"] = s.val_accuracy;
+  if (s.finished) j["model"] = join_path(out, "final");
+  if (json) std::printf("%s\n", j.dump().c_str());
+  else if (s.finished) std::printf("%s: %lld steps, validation accuracy %.3f; model in %s/final\n", out.c_str(),
+                                   (long long)s.steps, s.val_accuracy, out.c_str());
+  else std::printf("%s: %lld steps, stopped (resume with --resume)\n", out.c_str(), (long long)s.steps);
+  return 0;
+}
+
 int run(cli::Args& args) {
-  // "rmt" is the sub-command word; anything else is the LM/MLM trainer's.
+  // "rmt" and "qa" are sub-command words; anything else is the LM/MLM trainer's.
   if (args.flag("rmt")) return run_train_rmt(args);
+  if (args.flag("qa")) return run_train_qa(args);
   return cli::run_train_lm(args);
 }
 
 }  // namespace
 
-MNEMO_VERB("train", "train a model: `train rmt` (recurrent memory, curriculum) or the LM/MLM trainer", run);
+MNEMO_VERB("train", "train a model: `train rmt` (recurrent memory, curriculum), `train qa` (fine-tune a decoder on a task file) or the LM/MLM trainer", run);
