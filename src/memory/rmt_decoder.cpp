@@ -20,6 +20,7 @@ Json RmtDecoderConfig::to_json() const {
   j["max_answer_tokens"] = max_answer_tokens;
   j["eos_id"] = int64_t(eos_id);
   j["pad_id"] = int64_t(pad_id);
+  if (sink_id >= 0) j["sink_id"] = int64_t(sink_id);
   return j;
 }
 
@@ -37,6 +38,7 @@ RmtDecoderConfig RmtDecoderConfig::from_json(const Json& j, const std::string& s
   c.max_answer_tokens = j.int_or("max_answer_tokens", c.max_answer_tokens);
   c.eos_id = int32_t(required("eos_id"));
   c.pad_id = int32_t(j.int_or("pad_id", c.pad_id));
+  c.sink_id = int32_t(j.int_or("sink_id", c.sink_id));  // models saved before the sink token have none
   return c;
 }
 
@@ -47,6 +49,8 @@ void RmtDecoderConfig::validate(const LlamaConfig& b, const std::string& source)
   if (write_len() + max_answer_tokens > b.max_position_embeddings)
     throw Error(cat(source, ": rmt segment of ", write_len(), " positions (", segment_tokens, " text + 2 x ",
                     num_mem_tokens, " memory) exceeds max_position_embeddings ", b.max_position_embeddings));
+  if (sink_id < -1 || sink_id >= b.vocab_size)
+    throw Error(cat(source, ": rmt.sink_id ", sink_id, " outside the vocabulary [0, ", b.vocab_size, ") (or -1: none)"));
   for (int32_t id : {eos_id, pad_id})
     if (id < 0 || id >= b.vocab_size)
       throw Error(cat(source, ": rmt special token id ", id, " outside the vocabulary [0, ", b.vocab_size, ")"));
@@ -87,7 +91,7 @@ void check_id(int32_t id, int64_t V) {
 
 Var RmtDecoder::write(Tape& t, const int32_t* text, const int32_t* lengths, int64_t B, const Var& memory) {
   const int64_t m = cfg_.num_mem_tokens, L = cfg_.segment_tokens, T = cfg_.write_len(), N = B * T;
-  const int64_t V = llama_->config().vocab_size;
+  const int64_t V = llama_->config().vocab_size, p = cfg_.prefix();
   check_memory(memory, B, m, d_model());
   auto* ids = static_cast<int32_t*>(t.alloc_bytes(size_t(N) * sizeof(int32_t)));  // (B,T)
   auto* valid = static_cast<uint8_t*>(t.alloc_bytes(size_t(N)));                 // (B,T) 0 = padding key
@@ -98,12 +102,13 @@ Var RmtDecoder::write(Tape& t, const int32_t* text, const int32_t* lengths, int6
     int32_t* row = ids + b * T;
     uint8_t* vrow = valid + b * T;
     std::fill(row, row + T, cfg_.pad_id);
+    if (p) row[0] = cfg_.sink_id;
     std::fill(vrow, vrow + T, uint8_t(1));
-    std::fill(vrow + m + n, vrow + m + L, uint8_t(0));
-    for (int64_t i = 0; i < n; ++i) check_id(text[b * L + i], V), row[m + i] = text[b * L + i];
+    std::fill(vrow + p + m + n, vrow + p + m + L, uint8_t(0));
+    for (int64_t i = 0; i < n; ++i) check_id(text[b * L + i], V), row[p + m + i] = text[b * L + i];
     for (int64_t j = 0; j < m; ++j) {
-      read_rows[size_t(b * m + j)] = b * T + j;
-      write_rows[size_t(b * m + j)] = b * T + m + L + j;
+      read_rows[size_t(b * m + j)] = b * T + p + j;
+      write_rows[size_t(b * m + j)] = b * T + p + m + L + j;
     }
   }
   Var x = llama_->embed(t, ids, N);                 // (N,C)
@@ -115,7 +120,7 @@ Var RmtDecoder::write(Tape& t, const int32_t* text, const int32_t* lengths, int6
 
 Var RmtDecoder::read(Tape& t, const int32_t* tokens, const int32_t* lengths, int64_t B, int64_t W,
                      const Var& memory) {
-  const int64_t m = cfg_.num_mem_tokens, T = m + W, N = B * T;
+  const int64_t m = cfg_.num_mem_tokens, p = cfg_.prefix(), T = p + m + W, N = B * T;
   const int64_t V = llama_->config().vocab_size;
   check_memory(memory, B, m, d_model());
   if (W < 1) throw Error("RMT decoder: the last segment is empty");
@@ -127,8 +132,9 @@ Var RmtDecoder::read(Tape& t, const int32_t* tokens, const int32_t* lengths, int
       throw Error(cat("RMT decoder: the last segment's row ", b, " has ", n, " tokens, expected 1..", W));
     int32_t* row = ids + b * T;
     std::fill(row, row + T, cfg_.pad_id);  // after the row's end: causal attention hides it from the real tokens
-    for (int64_t i = 0; i < n; ++i) check_id(tokens[b * W + i], V), row[m + i] = tokens[b * W + i];
-    for (int64_t j = 0; j < m; ++j) read_rows[size_t(b * m + j)] = b * T + j;
+    if (p) row[0] = cfg_.sink_id;
+    for (int64_t i = 0; i < n; ++i) check_id(tokens[b * W + i], V), row[p + m + i] = tokens[b * W + i];
+    for (int64_t j = 0; j < m; ++j) read_rows[size_t(b * m + j)] = b * T + p + j;
   }
   Var x = llama_->embed(t, ids, N);
   x = ag::scatter_rows(t, x, read_rows, memory);
@@ -148,7 +154,8 @@ struct LastSegment {
   std::vector<int32_t> targets;          // (B*A), -1 past an answer's end
 };
 
-LastSegment last_segment(const RmtDecoderBatch& batch, int64_t L, int64_t m) {
+// `before`: positions before the text in the last segment (sink token and read memory).
+LastSegment last_segment(const RmtDecoderBatch& batch, int64_t L, int64_t before) {
   const int64_t B = batch.B, A = batch.A;
   const int32_t* text = batch.text.data() + (batch.S - 1) * B * L;
   const int32_t* lens = batch.lengths.data() + (batch.S - 1) * B;
@@ -165,7 +172,7 @@ LastSegment last_segment(const RmtDecoderBatch& batch, int64_t L, int64_t m) {
   s.lengths.assign(size_t(B), 0);
   s.rows.assign(size_t(B * A), 0);
   s.targets.assign(size_t(B * A), -1);
-  const int64_t T = m + s.W;
+  const int64_t T = before + s.W;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t n = lens[b], a = alen[size_t(b)];
     int32_t* row = s.tokens.data() + b * s.W;
@@ -173,7 +180,7 @@ LastSegment last_segment(const RmtDecoderBatch& batch, int64_t L, int64_t m) {
     for (int64_t k = 0; k + 1 < a; ++k) row[n + k] = batch.answers[size_t(b * A + k)];
     s.lengths[size_t(b)] = int32_t(n + a - 1);
     for (int64_t k = 0; k < A; ++k) {
-      s.rows[size_t(b * A + k)] = b * T + m + n - 1 + std::min(k, a - 1);
+      s.rows[size_t(b * A + k)] = b * T + before + n - 1 + std::min(k, a - 1);
       if (k < a) s.targets[size_t(b * A + k)] = batch.answers[size_t(b * A + k)];
     }
   }
@@ -224,7 +231,7 @@ void check_batch(const RmtDecoder& model, const RmtDecoderBatch& batch) {
 Var loss_from(RmtDecoder& model, Tape& tape, const RmtDecoderBatch& batch, int64_t first, Var memory,
               RmtDecoderResult& r) {
   const int64_t B = batch.B, L = model.config().segment_tokens, m = model.config().num_mem_tokens;
-  const LastSegment last = last_segment(batch, L, m);
+  const LastSegment last = last_segment(batch, L, model.config().prefix() + m);
   for (int64_t s = first; s + 1 < batch.S; ++s)
     memory = model.write(tape, batch.text.data() + s * B * L, batch.lengths.data() + s * B, B, memory);
   r.memory_norm = mean_row_norm(memory.data(), B * m, model.d_model());
@@ -284,10 +291,10 @@ void RmtDecoderStreamer::step(const int32_t* text, const int32_t* lengths) {
 
 std::vector<float> RmtDecoderStreamer::next_logits(const int32_t* tokens, const int32_t* lengths, int64_t W) {
   tape_.reset();
-  const int64_t m = model_.config().num_mem_tokens, T = m + W;
+  const int64_t before = model_.config().prefix() + model_.config().num_mem_tokens, T = before + W;
   Var hidden = model_.read(tape_, tokens, lengths, B_, W, memory_in());  // (B*T, C)
   std::vector<int64_t> last(static_cast<size_t>(B_));
-  for (int64_t b = 0; b < B_; ++b) last[size_t(b)] = b * T + m + lengths[b] - 1;
+  for (int64_t b = 0; b < B_; ++b) last[size_t(b)] = b * T + before + lengths[b] - 1;
   Var lg = model_.backbone().lm_head(tape_, ag::select_rows(tape_, hidden, last));  // (B, V)
   std::vector<float> out(lg.data(), lg.data() + lg.value.numel());
   tape_.reset();

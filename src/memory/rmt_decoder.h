@@ -4,7 +4,7 @@
 //
 // A long input is cut into segments of L text tokens. Every segment but the last is fed as
 //     [read mem_1 .. mem_m] text (<= L tokens) [PAD]... [write mem_1 .. mem_m]          T = m + L + m positions
-// where the memory rows replace the token embeddings at the read AND the write positions (both carry the incoming
+// (after one sink token, [BOS], when sink_id >= 0) where the memory rows replace the token embeddings at the read AND the write positions (both carry the incoming
 // memory, as the reference implementation concatenates [memory, text, memory] as inputs_embeds). Attention is
 // causal, so the write rows see the read memory and the whole text; the padding keys of a short row are masked
 // (HF's attention_mask). Positions restart at 0 every segment (rotary over 0..T-1, what HF does on each call).
@@ -27,7 +27,7 @@
 // Saved (memory/rmt_dir.h) as a Hugging Face LlamaForCausalLM directory plus one tensor and one config key:
 //   model.safetensors  "model.*", "lm_head.weight" (untied models only), and "rmt.memory" (m, C)
 //   config.json        LlamaConfig keys + "rmt": {"variant": "decoder", "num_mem_tokens", "segment_tokens",
-//                      "max_answer_tokens", "eos_id", "pad_id"} (transformers ignores the extra key and tensor).
+//                      "max_answer_tokens", "eos_id", "pad_id", "sink_id"} (transformers ignores the extra key and tensor).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,8 +46,12 @@ struct RmtDecoderConfig {
   int64_t max_answer_tokens = 4;  // greedy decoding stops here if no EOS came
   int32_t eos_id = 2;             // ends an answer (the backbone's eos_token_id)
   int32_t pad_id = 0;             // fills placeholders and padding (never attended to)
+  // >= 0: this token (the backbone's BOS) opens every segment, before the read memory, so the model keeps the
+  // attention sink it learned on its first position and the memory rows are ordinary positions; -1: none.
+  int32_t sink_id = -1;
 
-  int64_t write_len() const { return 2 * num_mem_tokens + segment_tokens; }  // T of a memory segment
+  int64_t prefix() const { return sink_id >= 0 ? 1 : 0; }  // positions before the read memory
+  int64_t write_len() const { return prefix() + 2 * num_mem_tokens + segment_tokens; }  // T of a memory segment
   Json to_json() const;  // with "variant": "decoder"
   // num_mem_tokens and segment_tokens are required; `source` names the file in errors.
   static RmtDecoderConfig from_json(const Json& j, const std::string& source);
@@ -76,7 +80,7 @@ class RmtDecoder {
   // ignored), memory (B*m, C) -> the written memory (B*m, C).
   Var write(Tape& t, const int32_t* text, const int32_t* lengths, int64_t B, const Var& memory);
   // The last segment: tokens (B, W) row-major, lengths (B) real tokens per row (1..W), after the read memory
-  // (B*m, C) -> last hidden states after the final norm (B*(m+W), C). Tokens after a row's length are ignored.
+  // (B*m, C) -> last hidden states after the final norm (B*(prefix+m+W), C). Tokens after a row's length are ignored.
   Var read(Tape& t, const int32_t* tokens, const int32_t* lengths, int64_t B, int64_t W, const Var& memory);
 
  private:

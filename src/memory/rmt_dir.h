@@ -51,7 +51,8 @@ std::string strip_bert_prefix(const std::string& name);
 std::string rmt_variant(const std::string& dir);
 std::unique_ptr<RmtDecoder> load_rmt_decoder(const std::string& dir);
 // A fresh RMT decoder on a pretrained Llama: a GGUF file or an HF Llama directory (a full RMT decoder directory
-// keeps its memory). `rmt`'s eos_id is replaced by the backbone's eos_token_id; the memory is initialised from seed.
+// keeps its memory). `rmt`'s eos_id is replaced by the backbone's eos_token_id, and a sink_id >= 0 (a sink token
+// asked for) by its bos_token_id; the memory is initialised from seed.
 std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init, RmtDecoderConfig rmt,
                                                         uint64_t seed);
 // Full form into DIR; `extra_rmt` keys go into the "rmt" object (e.g. "tokenizer").

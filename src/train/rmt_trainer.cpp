@@ -35,6 +35,7 @@ Json RmtTrainConfig::to_json() const {
   j["facts_min"] = facts_min;
   j["facts_max"] = facts_max;
   j["num_mem_tokens"] = num_mem_tokens;
+  j["sink_token"] = sink_token;
   j["segment_tokens"] = segment_tokens;
   j["batch"] = batch;
   j["bptt_depth"] = bptt_depth;
@@ -60,6 +61,7 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
   c.facts_min = j.int_or("facts_min", c.facts_min);
   c.facts_max = j.int_or("facts_max", c.facts_max);
   c.num_mem_tokens = j.int_or("num_mem_tokens", c.num_mem_tokens);
+  c.sink_token = j.bool_or("sink_token", c.sink_token);
   c.segment_tokens = j.int_or("segment_tokens", c.segment_tokens);
   c.batch = j.int_or("batch", c.batch);
   c.bptt_depth = j.int_or("bptt_depth", c.bptt_depth);
@@ -85,6 +87,7 @@ void validate(const RmtTrainConfig& c) {
                                        : "--init: the pretrained Llama (GGUF file or HF directory) is required");
   if (c.facts_min < 0 || c.facts_max < c.facts_min)
     throw Error(cat("--facts-min/--facts-max: need 0 <= min <= max, got ", c.facts_min, ", ", c.facts_max));
+  if (c.sink_token && c.variant != "decoder") throw Error("--sink-token is for the decoder variant");
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
   if (!(c.lr > 0)) throw Error("--lr must be positive");
@@ -196,6 +199,7 @@ class DecoderTrainee : public Trainee {
     RmtDecoderConfig rc;
     rc.num_mem_tokens = c.num_mem_tokens;
     rc.segment_tokens = c.segment_tokens;
+    rc.sink_id = c.sink_token ? 0 : -1;  // 0: a sink asked for; the backbone's BOS replaces it
     m_ = rmt_decoder_from_pretrained(c.init, rc, c.seed);  // a resumed run overwrites the weights
     if (tok.vocab_size() > m_->backbone().config().vocab_size)
       throw Error(cat("tokenizer has ", tok.vocab_size(), " tokens, the model ", m_->backbone().config().vocab_size));

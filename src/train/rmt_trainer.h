@@ -37,6 +37,7 @@ struct RmtTrainConfig {
   std::string task = "memorize";
   int64_t facts_min = 0, facts_max = 0;  // story sentences of qa1..qa3 (0 = the task's default range)
   int64_t num_mem_tokens = 10, segment_tokens = 64;
+  bool sink_token = false;  // decoder: open every segment with the backbone's BOS (memory/rmt_decoder.h sink_id)
   int64_t batch = 32, bptt_depth = 0;
   double lr = 1e-4, clip = 1.0;
   int64_t warmup = 50;

@@ -36,15 +36,15 @@ LlamaConfig tiny_llama(int64_t vocab = 40) {
   return c;
 }
 
-RmtDecoderConfig tiny_rmt() {
+RmtDecoderConfig tiny_rmt(int32_t sink = -1) {
   RmtDecoderConfig r;
-  r.num_mem_tokens = 2, r.segment_tokens = 5, r.max_answer_tokens = 3, r.eos_id = 1, r.pad_id = 0;
+  r.num_mem_tokens = 2, r.segment_tokens = 5, r.max_answer_tokens = 3, r.eos_id = 1, r.pad_id = 0, r.sink_id = sink;
   return r;
 }
 
 // Weights larger than HF's 0.02 so gradients through several segments are well above fp32 noise.
-std::unique_ptr<RmtDecoder> tiny_model(uint64_t seed) {
-  auto m = std::make_unique<RmtDecoder>(tiny_llama(), tiny_rmt());
+std::unique_ptr<RmtDecoder> tiny_model(uint64_t seed, int32_t sink = -1) {
+  auto m = std::make_unique<RmtDecoder>(tiny_llama(), tiny_rmt(sink));
   Rng rng(seed);
   for (auto& p : m->backbone().params().all())
     for (int64_t i = 0; i < p.value.numel(); ++i)
@@ -178,7 +178,9 @@ TEST(RmtDecoder, GradientThroughMemoryMatchesFiniteDifferences) {
   // 3 segments (2 memory segments + the last), full BPTT, every parameter tensor probed; the initial memory's
   // gradient reaches it only through both memory segments (read and write placeholders), so it checks the whole
   // chain. Tolerances: ../autograd/gradcheck.h, with 5 % relative for a loss that went through 3 x 2 layers.
-  auto m = tiny_model(11);
+  for (int32_t sink : {-1, 2}) {  // without and with a sink token opening every segment
+  SCOPED_TRACE(cat("sink_id ", sink));
+  auto m = tiny_model(11, sink);
   RmtDecoderBatch b = tiny_batch(3, 3, 12);
   std::vector<mnemo::testing::Checked> items;
   for (Parameter* p : all_params(*m)) items.push_back({p->name, p->value, p->grad});
@@ -194,6 +196,7 @@ TEST(RmtDecoder, GradientThroughMemoryMatchesFiniteDifferences) {
   Tape t, s(Tape::Mode::Inference);
   rmt_decoder_forward(*m, t, s, b, 0);
   EXPECT_EQ(m->memory_params()[0].grad.to_vector(), want);
+  }
 }
 
 TEST(RmtDecoder, TruncatedBptt) {
@@ -231,7 +234,9 @@ TEST(RmtDecoder, TruncatedBptt) {
 }
 
 TEST(RmtDecoder, StreamingMatchesBatchedAndHoldsConstantMemory) {
-  auto m = tiny_model(31);
+  for (int32_t sink : {-1, 2}) {
+  SCOPED_TRACE(cat("sink_id ", sink));
+  auto m = tiny_model(31, sink);
   const int64_t B = 2, L = 5, V = 40;
   RmtDecoderBatch b = tiny_batch(B, 6, 32);
   auto r = run(*m, b);
@@ -288,6 +293,24 @@ TEST(RmtDecoder, StreamingMatchesBatchedAndHoldsConstantMemory) {
     for (int64_t s = 0; s < S; ++s) s2.step(bb.text.data() + s * B * L, bb.lengths.data() + s * B);
   }
   EXPECT_EQ(t60.arena_bytes(), t6.arena_bytes());
+  }
+}
+
+TEST(RmtDecoder, SinkTokenOpensEverySegment) {
+  // The same weights with and without the sink token answer differently (it is really fed, at position 0), the
+  // sink id round-trips through the config, a config without it (saved before it existed) has none, and an id
+  // outside the vocabulary is refused.
+  auto plain = tiny_model(61), sunk = tiny_model(61, 2);
+  EXPECT_EQ(sunk->config().write_len(), plain->config().write_len() + 1);
+  RmtDecoderBatch b = tiny_batch(2, 3, 62);
+  auto ra = run(*plain, b), rb = run(*sunk, b);
+  double diff = 0;
+  for (size_t i = 0; i < ra.logits.size(); ++i) diff += std::fabs(ra.logits[i] - rb.logits[i]);
+  EXPECT_GT(diff, 1e-4);
+  EXPECT_EQ(RmtDecoderConfig::from_json(tiny_rmt(2).to_json(), "c").sink_id, 2);
+  EXPECT_FALSE(tiny_rmt().to_json().contains("sink_id"));
+  EXPECT_EQ(RmtDecoderConfig::from_json(tiny_rmt().to_json(), "c").sink_id, -1);
+  EXPECT_NE(error_of([] { RmtDecoder(tiny_llama(), tiny_rmt(40)); }).find("sink_id 40"), std::string::npos);
 }
 
 TEST(RmtDecoderDir, SaveLoadFullAndDelta) {

@@ -74,6 +74,7 @@ int run_train_rmt(cli::Args& args) {
     c.facts_max = args.get_int("--facts-max", c.facts_max);
     c.num_mem_tokens = args.get_int("--mem", c.num_mem_tokens);
     c.segment_tokens = args.get_int("--segment-tokens", c.segment_tokens);
+    c.sink_token = args.flag("--sink-token");
     c.batch = args.get_int("--batch", c.batch);
     c.bptt_depth = args.get_int("--bptt-depth", c.bptt_depth);
     c.lr = args.get_double("--lr", c.lr);
