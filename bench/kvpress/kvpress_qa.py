@@ -29,7 +29,7 @@ CHAT_TEMPLATE = (
 
 def load_peer(model_path: str, tokenizer_path: str):
     """The peer's tokenizer (the GGUF's tokenizer.json with SmolLM2's chat template) and transformers' model loading
-    the same GGUF, dequantized to fp32. Eager attention: ObservedAttentionPress needs the attention weights (and it
+    the same GGUF, dequantized to fp32 (or the same HF directory). Eager attention: ObservedAttentionPress needs the attention weights (and it
     makes every press comparable)."""
     import torch
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
@@ -37,9 +37,12 @@ def load_peer(model_path: str, tokenizer_path: str):
     tok = PreTrainedTokenizerFast(tokenizer_file=tokenizer_path, bos_token="<|im_start|>", eos_token="<|im_end|>",
                                   unk_token="<|endoftext|>", pad_token="<|im_end|>")
     tok.chat_template = CHAT_TEMPLATE
-    gguf = Path(model_path)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, torch_dtype=torch.float32,
-                                                 attn_implementation="eager")
+    path = Path(model_path)
+    if path.is_dir():  # an HF directory (e.g. `mnemo train qa`'s fine-tuned model)
+        model = AutoModelForCausalLM.from_pretrained(str(path), torch_dtype=torch.float32, attn_implementation="eager")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, torch_dtype=torch.float32,
+                                                     attn_implementation="eager")
     model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), 0]
     return tok, model
 
