@@ -61,6 +61,12 @@ void atomic_write(const std::string& path, std::string_view bytes) {
   atomic_write(path, [&](std::ostream& out) { out.write(bytes.data(), std::streamsize(bytes.size())); });
 }
 
+void append_line(const std::string& path, std::string_view line) {
+  std::ofstream f(path, std::ios::app);
+  f << line << "\n";
+  if (!f) throw Error(cat(path, ": cannot append"));
+}
+
 bool file_exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);

@@ -16,6 +16,8 @@ std::string read_file(const std::string& path);
 // If fn throws or the write fails, PATH is untouched and the temporary is removed.
 void atomic_write(const std::string& path, const std::function<void(std::ostream&)>& fn);
 void atomic_write(const std::string& path, std::string_view bytes);
+// Append `line` and a newline to PATH (created if absent): a training run's log.jsonl. Error naming PATH on failure.
+void append_line(const std::string& path, std::string_view line);
 
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);

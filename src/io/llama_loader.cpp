@@ -362,24 +362,33 @@ Json tokenizer_config_json(const GgufFile& f, int64_t context) {
 
 }  // namespace
 
-void write_gguf_tokenizer_files(const std::string& gguf_path, const std::string& dir) {
+namespace {
+
+// tokenizer.json and tokenizer_config.json of a GGUF file, built (and so checked) before anything is written.
+std::pair<std::string, std::string> gguf_tokenizer_files(const std::string& gguf_path) {
   GgufFile f(gguf_path);
   const int64_t context = config_from_gguf(f).max_position_embeddings;
-  const std::string tj = tokenizer_json(f).dump() + "\n";
-  const std::string tc = tokenizer_config_json(f, context).dump(2) + "\n";
+  return {tokenizer_json(f).dump() + "\n", tokenizer_config_json(f, context).dump(2) + "\n"};
+}
+
+void write_tokenizer_files(const std::pair<std::string, std::string>& files, const std::string& dir) {
   make_directories(dir);
-  atomic_write(join_path(dir, "tokenizer.json"), tj);
-  atomic_write(join_path(dir, "tokenizer_config.json"), tc);
+  atomic_write(join_path(dir, "tokenizer.json"), files.first);
+  atomic_write(join_path(dir, "tokenizer_config.json"), files.second);
+}
+
+}  // namespace
+
+void write_gguf_tokenizer_files(const std::string& gguf_path, const std::string& dir) {
+  write_tokenizer_files(gguf_tokenizer_files(gguf_path), dir);
 }
 
 void convert_gguf_to_dir(const std::string& gguf_path, const std::string& dir, DType dtype) {
   std::unique_ptr<Llama> m = llama_from_gguf(gguf_path);
-  {  // Build the tokenizer files first: a GGUF whose tokenizer cannot be converted leaves no directory behind.
-    GgufFile f(gguf_path);
-    tokenizer_json(f);
-  }
+  // Build the tokenizer files first: a GGUF whose tokenizer cannot be converted leaves no directory behind.
+  const auto files = gguf_tokenizer_files(gguf_path);
   save_llama_dir(dir, *m, dtype);
-  write_gguf_tokenizer_files(gguf_path, dir);
+  write_tokenizer_files(files, dir);
 }
 
 }  // namespace mnemo

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
@@ -267,11 +266,6 @@ QaTrainSummary train_qa(const QaTrainConfig& cfg, const std::string& out, bool r
     make_directories(out);
   }
   const QaTrainConfig& c = r.cfg;
-  auto log_line = [&](const Json& j) {
-    std::ofstream f(join_path(out, "log.jsonl"), std::ios::app);
-    f << j.dump() << "\n";
-    if (!f) throw Error(cat(join_path(out, "log.jsonl"), ": cannot append"));
-  };
   QaTrainSummary sum;
   Progress bar("train qa", c.steps);
   auto eval_and_log = [&](double train_loss, double train_acc, double grad_norm, double lr) {
@@ -287,7 +281,7 @@ QaTrainSummary train_qa(const QaTrainConfig& cfg, const std::string& out, bool r
     j["grad_norm"] = grad_norm;
     j["lr"] = lr;
     j["seconds"] = r.seconds;
-    log_line(j);
+    append_line(join_path(out, "log.jsonl"), j.dump());
     bar.note(j.dump());
   };
   if (!resume) eval_and_log(0, 0, 0, 0);  // the starting point

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 
@@ -401,11 +400,6 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
   Timer timer;
   RmtTrainSummary sum;
   Progress bar("rmt", limits.max_total_steps > 0 ? limits.max_total_steps : 0);
-  auto log_line = [&](const Json& j) {
-    std::ofstream f(join_path(out, "log.jsonl"), std::ios::app);
-    f << j.dump() << "\n";
-    if (!f) throw Error(cat(join_path(out, "log.jsonl"), ": cannot append"));
-  };
   while (r.cur->phase() != Curriculum::Phase::Done &&
          (limits.max_total_steps <= 0 || r.step < limits.max_total_steps)) {
     const int64_t S = r.cur->batch_segments(r.rng);
@@ -442,7 +436,7 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
       j["grad_norm"] = norm;
       j["lr"] = lr;
       j["seconds"] = r.seconds + timer.seconds();
-      log_line(j);
+      append_line(join_path(out, "log.jsonl"), j.dump());
       bar.note(j.dump());
       r.loss_sum = 0, r.correct = 0, r.counted = 0, r.batches = 0;
       if (ev == Curriculum::Event::Advanced || ev == Curriculum::Event::EnteredMixed)
