@@ -1,6 +1,7 @@
 #include "memory/rmt_dir.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sys/stat.h>
 
@@ -85,30 +86,71 @@ void check_delta_base(const std::string& cpath, const Json& rmt, const std::stri
                     want, " bytes"));
 }
 
-// Adds "delta/NAME" of `file` to each parameter that has one; returns the names of those that have none.
+// Adds each parameter's delta in `file` — "delta/NAME" (BF16), or "delta_sign/NAME" + "delta_scale/NAME" (1 bit:
+// row r gains scale[r] * (bit ? +1 : -1)) — and returns the names of those that have none.
 std::vector<std::string> add_deltas(ParameterSet& ps, const SafetensorsFile& file) {
   std::vector<std::string> without;
   for (auto& p : ps.all()) {
-    const std::string d = "delta/" + p.name;
-    if (!file.contains(d)) {
+    if (file.contains("delta/" + p.name)) {
+      Tensor delta = file.tensor("delta/" + p.name, p.value.shape());
+      for (int64_t i = 0; i < delta.numel(); ++i) p.value[i] += delta[i];
+    } else if (file.contains("delta_sign/" + p.name)) {
+      const int64_t rows = p.value.shape()[0], cols = p.value.numel() / rows;
+      const Tensor row = file.tensor("delta_row/" + p.name, Shape{rows});
+      const Tensor col = file.tensor("delta_col/" + p.name, Shape{cols});
+      const SafetensorsEntry& e = file.entry("delta_sign/" + p.name);
+      if (e.dtype != DType::U8 || e.nbytes != size_t((p.value.numel() + 7) / 8))
+        throw Error(cat(file.path(), ": tensor 'delta_sign/", p.name, "' is not ", (p.value.numel() + 7) / 8,
+                        " bytes of U8"));
+      for (int64_t i = 0; i < p.value.numel(); ++i)
+        p.value[i] += ((e.data[i / 8] >> (i % 8) & 1) ? 1.0f : -1.0f) * row[i / cols] * col[i % cols];
+    } else {
       without.push_back(p.name);
-      continue;
     }
-    Tensor delta = file.tensor(d, p.value.shape());
-    for (int64_t i = 0; i < delta.numel(); ++i) p.value[i] += delta[i];
   }
   return without;
 }
 
-// "delta/NAME" = p - base in BF16, appended to items when they differ anywhere.
-void push_delta(std::vector<SafetensorsItem>& items, const Parameter& p, const Tensor& base) {
+// p - base, appended to items when it differs anywhere: BF16 ("delta/NAME"), or with bits == 1 and a matrix, its
+// signs and a scale per row, the row's mean |delta| (the L2-closest scale for fixed signs), so a full fine-tune
+// ships at 1 bit a parameter.
+void push_delta(std::vector<SafetensorsItem>& items, const Parameter& p, const Tensor& base, int bits) {
   Tensor d = Tensor::zeros(p.value.shape());
   bool changed = false;
   for (int64_t i = 0; i < d.numel(); ++i) {
     d[i] = p.value[i] - base[i];
     changed |= d[i] != 0.0f;
   }
-  if (changed) items.emplace_back("delta/" + p.name, d, DType::BF16);
+  if (!changed) return;
+  if (bits != 1 || p.value.shape().size() != 2) {
+    items.emplace_back("delta/" + p.name, d, DType::BF16);
+    return;
+  }
+  // |delta| ~ row[i] * col[j], the rank-1 least-squares fit (alternating updates converge to |delta|'s leading
+  // singular pair): Adam's steps are scaled per input feature as well as per output.
+  const int64_t rows = d.shape()[0], cols = d.numel() / rows;
+  Tensor row = Tensor::zeros({rows}), col = Tensor::zeros({cols});
+  for (int64_t j = 0; j < cols; ++j) col[j] = 1.0f;
+  for (int it = 0; it < 20; ++it) {
+    double cc = 0, rr = 0;
+    for (int64_t j = 0; j < cols; ++j) cc += double(col[j]) * col[j];
+    for (int64_t i = 0; i < rows; ++i) {
+      double acc = 0;
+      for (int64_t j = 0; j < cols; ++j) acc += std::fabs(d[i * cols + j]) * col[j];
+      row[i] = float(acc / cc);
+    }
+    for (int64_t i = 0; i < rows; ++i) rr += double(row[i]) * row[i];
+    std::vector<double> acc(size_t(cols), 0.0);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) acc[size_t(j)] += std::fabs(d[i * cols + j]) * row[i];
+    for (int64_t j = 0; j < cols; ++j) col[j] = float(acc[size_t(j)] / rr);
+  }
+  std::string signs(size_t((d.numel() + 7) / 8), '\0');
+  for (int64_t i = 0; i < d.numel(); ++i)
+    if (d[i] >= 0.0f) signs[size_t(i / 8)] = char(uint8_t(signs[size_t(i / 8)]) | (1u << (i % 8)));
+  items.push_back(SafetensorsItem::raw("delta_sign/" + p.name, DType::U8, Shape{int64_t(signs.size())}, signs));
+  items.emplace_back("delta_row/" + p.name, row);
+  items.emplace_back("delta_col/" + p.name, col);
 }
 
 void write_config(const std::string& dir, const RmtEncoder& model, const Json& extra_rmt) {
@@ -204,7 +246,7 @@ void save_rmt(const std::string& dir, const RmtEncoder& model) {
 }
 
 void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::string& base_dir,
-                    const std::string& base_ref) {
+                    const std::string& base_ref, int bits) {
   const std::string base_path = join_path(base_dir, "model.safetensors");
   SafetensorsFile base(base_path);
   std::vector<SafetensorsItem> items;
@@ -214,7 +256,7 @@ void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::
       items.emplace_back(p.name, p.value);
       continue;
     }
-    push_delta(items, p, base.tensor(found, p.value.shape()));
+    push_delta(items, p, base.tensor(found, p.value.shape()), bits);
   }
   items.emplace_back(model.memory_params()[0].name, model.memory_params()[0].value);
   make_directories(dir);
@@ -334,14 +376,14 @@ void save_rmt_decoder(const std::string& dir, const RmtDecoder& model, const Jso
 }
 
 void save_rmt_decoder_delta(const std::string& dir, const RmtDecoder& model, const std::string& base,
-                            const std::string& base_ref) {
+                            const std::string& base_ref, int bits) {
   std::unique_ptr<Llama> b = load_base_llama(base);
   check_same_config(model, *b, base);
   std::vector<SafetensorsItem> items;
   for (auto& p : model.backbone().params().all()) {
     const Parameter* q = b->params().find(p.name);
     MNEMO_CHECK(q != nullptr, "RMT decoder base has no ", p.name);
-    push_delta(items, p, q->value);
+    push_delta(items, p, q->value, bits);
   }
   items.emplace_back(model.memory_params()[0].name, model.memory_params()[0].value);
   make_directories(dir);

@@ -9,7 +9,10 @@
 //    "delta_of_bytes": the size of its model.safetensors (checked at load, so a different base is an Error).
 //    model.safetensors holds "delta/NAME" = fine-tuned - pretrained (BF16) for each changed backbone tensor, and
 //    the new tensors (classifier.*, rmt.memory) in full. Backbone tensors without a delta are the pretrained
-//    values (the word embeddings, frozen in training, are the large part left out).
+//    values (the word embeddings, frozen in training, are the large part left out). With 1-bit deltas a changed
+//    matrix is "delta_sign/NAME" (U8, its signs packed 8 to a byte, row-major, bit i%8 of byte i/8 set for >= 0)
+//    and "delta_scale/NAME" (F32, one per row: the row's mean |delta|); vectors stay BF16. That is lossy — it is
+//    how a full fine-tune of a 135M-parameter decoder fits in 25 MB; docs/rmt.md measures what it costs.
 #include <memory>
 #include <string>
 
@@ -29,9 +32,10 @@ std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, con
 // Write the full form (config.json + model.safetensors) into DIR, each file atomically.
 void save_rmt(const std::string& dir, const RmtEncoder& model);
 // Write the delta form against `base_dir` (a BERT directory); `base_ref` is what goes into "delta_of" (a path
-// relative to DIR or absolute). Tensors equal to the base are left out.
+// relative to DIR or absolute). Tensors equal to the base are left out. `bits`: 16 (BF16 deltas) or 1 (matrices as
+// signs and row scales, above).
 void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::string& base_dir,
-                    const std::string& base_ref);
+                    const std::string& base_ref, int bits = 16);
 
 // Copy the tokenizer files found in `from` (a model directory, or a vocab.txt / tokenizer.json file) into DIR,
 // so DIR is a model directory that tokenizes on its own. Copies nothing when there are none.
@@ -44,7 +48,7 @@ std::string strip_bert_prefix(const std::string& name);
 // Full form: an HF LlamaForCausalLM directory + "rmt.memory" + config.json "rmt": {"variant": "decoder", ...}.
 // Delta form: "rmt": {"delta_of": BASE, "delta_of_bytes": N} where BASE is the Llama the model was fine-tuned
 // from — a GGUF file (dequantized to fp32 at load) or an HF Llama directory; model.safetensors holds "delta/NAME"
-// (BF16) for each changed backbone tensor and "rmt.memory". A directory without tokenizer files names its
+// (BF16, or 1-bit as above) for each changed backbone tensor and "rmt.memory". A directory without tokenizer files names its
 // tokenizer in "rmt": {"tokenizer": PATH} (relative to the directory, or absolute), else uses the delta base's.
 
 // "encoder" or "decoder": config.json's rmt.variant ("encoder" when absent, the encoder's directories predate it).
@@ -57,9 +61,10 @@ std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init,
                                                         uint64_t seed);
 // Full form into DIR; `extra_rmt` keys go into the "rmt" object (e.g. "tokenizer").
 void save_rmt_decoder(const std::string& dir, const RmtDecoder& model, const Json& extra_rmt = Json::object());
-// Delta form against `base` (GGUF file or HF Llama directory); `base_ref` is what goes into "delta_of".
+// Delta form against `base` (GGUF file or HF Llama directory); `base_ref` is what goes into "delta_of"; `bits` as
+// for save_rmt_delta.
 void save_rmt_decoder_delta(const std::string& dir, const RmtDecoder& model, const std::string& base,
-                            const std::string& base_ref);
+                            const std::string& base_ref, int bits = 16);
 // The tokenizer path of an RMT directory (either variant): DIR itself when it holds tokenizer files, else
 // rmt.tokenizer, else rmt.delta_of, else DIR (so the loader's error names it).
 std::string rmt_tokenizer_path(const std::string& dir);

@@ -343,6 +343,28 @@ TEST(RmtDecoderDir, SaveLoadFullAndDelta) {
   for (int64_t i = 0; i < a->value.numel(); ++i) ASSERT_NEAR(a->value[i], c->value[i], 1e-3);  // BF16 deltas
   EXPECT_EQ(dl->memory_params()[0].value[0], tuned->memory_params()[0].value[0]);
   EXPECT_NEAR(run(*tuned, b).loss, run(*dl, b).loss, 1e-3);
+  // 1-bit deltas: signs and a rank-1 magnitude (row x column). A delta whose magnitudes are rank 1 comes back
+  // exactly; any other comes back with its signs and its rows' and columns' sizes.
+  Parameter* w = tuned->backbone().params().find("model.layers.0.self_attn.q_proj.weight");
+  const Parameter* w0 = m->backbone().params().find("model.layers.0.self_attn.q_proj.weight");
+  const int64_t cols = w->value.shape()[1];
+  for (int64_t i = 0; i < w->value.numel(); ++i) {
+    const int64_t r = i / cols, c = i % cols;
+    w->value[i] = w0->value[i] + ((r * 7 + c * 3) % 5 < 2 ? -1.0f : 1.0f) * 0.01f * float(r + 1) * float(c % 3 + 1);
+  }
+  save_rmt_decoder_delta(root + "/delta1", *tuned, root + "/base", "../base", 1);
+  SafetensorsFile f1(root + "/delta1/model.safetensors");
+  EXPECT_TRUE(f1.contains("delta_sign/model.layers.0.self_attn.q_proj.weight"));
+  EXPECT_FALSE(f1.contains("delta/model.layers.0.self_attn.q_proj.weight"));
+  EXPECT_EQ(f1.entry("delta_sign/model.layers.0.self_attn.q_proj.weight").nbytes, size_t((w->value.numel() + 7) / 8));
+  auto d1 = load_rmt_decoder(root + "/delta1");
+  const Parameter* back1 = d1->backbone().params().find("model.layers.0.self_attn.q_proj.weight");
+  for (int64_t i = 0; i < w->value.numel(); ++i) ASSERT_NEAR(back1->value[i], w->value[i], 1e-5) << i;
+  const Parameter* down = d1->backbone().params().find("model.layers.1.mlp.down_proj.weight");
+  const Parameter* down0 = m->backbone().params().find("model.layers.1.mlp.down_proj.weight");
+  for (int64_t i = 0; i < down->value.numel(); ++i)  // deltas 0.01 * (i % 7) >= 0: all signs +, sizes averaged
+    ASSERT_GT(down->value[i] - down0->value[i], 0.0f) << i;
+  EXPECT_EQ(d1->memory_params()[0].value[0], tuned->memory_params()[0].value[0]);
   // A trained decoder as --init keeps its memory.
   auto again = rmt_decoder_from_pretrained(root + "/full", tiny_rmt(), 99);
   EXPECT_EQ(again->memory_params()[0].value.to_vector(), m->memory_params()[0].value.to_vector());

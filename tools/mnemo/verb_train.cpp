@@ -19,18 +19,21 @@ using namespace mnemo;
 
 // mnemo train rmt --export SRC --base BASE --out DST: SRC (a full RMT directory) as a small delta directory
 // against the pretrained BASE it was fine-tuned from (memory/rmt_dir.h: a BERT directory for the encoder, a GGUF
-// file or HF Llama directory for the decoder), with the tokenizer files when SRC has them.
+// file or HF Llama directory for the decoder), with the tokenizer files when SRC has them. --delta-bits 1 stores
+// each changed matrix as signs and row scales (lossy, 1 bit a parameter) instead of BF16.
 int export_delta(cli::Args& args, const std::string& src) {
   const std::string base = args.require("--base");
   const std::string out = args.require("--out");
+  const int bits = int(args.get_int("--delta-bits", 16));
+  if (bits != 16 && bits != 1) throw Error(cat("--delta-bits: ", bits, " (expected 16 or 1)"));
   const bool json = args.flag("--json");
   args.finish();
   const std::string variant = rmt_variant(src);
   make_directories(out);
   const std::string ref = std::filesystem::relative(std::filesystem::absolute(base),
                                                     std::filesystem::absolute(out)).string();
-  if (variant == "decoder") save_rmt_decoder_delta(out, *load_rmt_decoder(src), base, ref);
-  else save_rmt_delta(out, *load_rmt(src), base, ref);
+  if (variant == "decoder") save_rmt_decoder_delta(out, *load_rmt_decoder(src), base, ref, bits);
+  else save_rmt_delta(out, *load_rmt(src), base, ref, bits);
   copy_tokenizer_files(src, out);
   Json j = Json::object();
   j["out"] = out;
