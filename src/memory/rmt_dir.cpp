@@ -322,12 +322,12 @@ std::string rmt_variant(const std::string& dir) {
 }
 
 std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init, RmtDecoderConfig rmt,
-                                                        uint64_t seed) {
+                                                        bool sink_token, uint64_t seed) {
   if (!is_gguf_path(init) && file_exists(join_path(init, "config.json")) && read_config(init).contains("rmt")) {
     // A trained RMT decoder: its backbone and memory, the new segment settings.
     auto old = load_rmt_decoder(init);
     rmt.eos_id = old->config().eos_id;
-    if (rmt.sink_id >= 0) rmt.sink_id = int32_t(old->backbone().config().bos_token_id);
+    rmt.sink_id = sink_token ? int32_t(old->backbone().config().bos_token_id) : -1;
     auto model = std::make_unique<RmtDecoder>(old->backbone().config(), rmt);
     copy_backbone(*model, old->backbone(), init);
     if (old->memory_params()[0].value.shape() == model->memory_params()[0].value.shape())
@@ -338,7 +338,7 @@ std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init,
   }
   std::unique_ptr<Llama> base = load_base_llama(init);
   rmt.eos_id = int32_t(base->config().eos_token_id);
-  if (rmt.sink_id >= 0) rmt.sink_id = int32_t(base->config().bos_token_id);
+  rmt.sink_id = sink_token ? int32_t(base->config().bos_token_id) : -1;
   auto model = std::make_unique<RmtDecoder>(base->config(), rmt);
   copy_backbone(*model, *base, init);
   model->init_memory(seed + 1);

@@ -55,10 +55,10 @@ std::string strip_bert_prefix(const std::string& name);
 std::string rmt_variant(const std::string& dir);
 std::unique_ptr<RmtDecoder> load_rmt_decoder(const std::string& dir);
 // A fresh RMT decoder on a pretrained Llama: a GGUF file or an HF Llama directory (a full RMT decoder directory
-// keeps its memory). `rmt`'s eos_id is replaced by the backbone's eos_token_id, and a sink_id >= 0 (a sink token
-// asked for) by its bos_token_id; the memory is initialised from seed.
+// keeps its memory). `rmt`'s eos_id becomes the backbone's eos_token_id, and its sink_id the backbone's
+// bos_token_id with `sink_token` (else none); the memory is initialised from seed.
 std::unique_ptr<RmtDecoder> rmt_decoder_from_pretrained(const std::string& init, RmtDecoderConfig rmt,
-                                                        uint64_t seed);
+                                                        bool sink_token, uint64_t seed);
 // Full form into DIR; `extra_rmt` keys go into the "rmt" object (e.g. "tokenizer").
 void save_rmt_decoder(const std::string& dir, const RmtDecoder& model, const Json& extra_rmt = Json::object());
 // Delta form against `base` (GGUF file or HF Llama directory); `base_ref` is what goes into "delta_of"; `bits` as

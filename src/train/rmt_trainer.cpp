@@ -198,8 +198,7 @@ class DecoderTrainee : public Trainee {
     RmtDecoderConfig rc;
     rc.num_mem_tokens = c.num_mem_tokens;
     rc.segment_tokens = c.segment_tokens;
-    rc.sink_id = c.sink_token ? 0 : -1;  // 0: a sink asked for; the backbone's BOS replaces it
-    m_ = rmt_decoder_from_pretrained(c.init, rc, c.seed);  // a resumed run overwrites the weights
+    m_ = rmt_decoder_from_pretrained(c.init, rc, c.sink_token, c.seed);  // a resumed run overwrites the weights
     if (tok.vocab_size() > m_->backbone().config().vocab_size)
       throw Error(cat("tokenizer has ", tok.vocab_size(), " tokens, the model ", m_->backbone().config().vocab_size));
     // The answer of label k: the tokens of " " + its name, then EOS.

@@ -32,7 +32,7 @@ LlamaConfig tiny_llama(int64_t vocab = 40) {
   LlamaConfig c;
   c.num_hidden_layers = 2, c.hidden_size = 16, c.num_attention_heads = 2, c.num_key_value_heads = 1;
   c.intermediate_size = 32, c.vocab_size = vocab, c.max_position_embeddings = 64, c.tie_word_embeddings = true;
-  c.eos_token_id = 1;
+  c.bos_token_id = 3, c.eos_token_id = 1;
   return c;
 }
 
@@ -324,8 +324,10 @@ TEST(RmtDecoderDir, SaveLoadFullAndDelta) {
   EXPECT_EQ(run(*m, b).loss, run(*back, b).loss);
   // The base is an HF Llama directory (GGUF bases load through the same path, dequantized).
   save_llama_dir(root + "/base", m->backbone());
-  auto fresh = rmt_decoder_from_pretrained(root + "/base", tiny_rmt(), 5);
+  auto fresh = rmt_decoder_from_pretrained(root + "/base", tiny_rmt(), false, 5);
   EXPECT_EQ(fresh->config().eos_id, 1);  // the backbone's eos_token_id
+  EXPECT_EQ(fresh->config().sink_id, -1);
+  EXPECT_EQ(rmt_decoder_from_pretrained(root + "/base", tiny_rmt(), true, 5)->config().sink_id, 3);  // its BOS
   auto tuned = load_rmt_decoder(root + "/full");
   for (auto& p : tuned->backbone().params().all())
     if (p.name.find("layers.1.mlp.down_proj") != std::string::npos)
@@ -366,7 +368,7 @@ TEST(RmtDecoderDir, SaveLoadFullAndDelta) {
     ASSERT_GT(down->value[i] - down0->value[i], 0.0f) << i;
   EXPECT_EQ(d1->memory_params()[0].value[0], tuned->memory_params()[0].value[0]);
   // A trained decoder as --init keeps its memory.
-  auto again = rmt_decoder_from_pretrained(root + "/full", tiny_rmt(), 99);
+  auto again = rmt_decoder_from_pretrained(root + "/full", tiny_rmt(), false, 99);
   EXPECT_EQ(again->memory_params()[0].value.to_vector(), m->memory_params()[0].value.to_vector());
   // The encoder's directories still read as the encoder.
   Json cfg = Json::parse(read_file(root + "/full/config.json"));
@@ -448,7 +450,7 @@ TEST(RmtDecoderEval, GeneratedAndFileSamples) {
   write_tiny_llama_dir(root + "/llama");
   RmtDecoderConfig rc;
   rc.num_mem_tokens = 2, rc.segment_tokens = 16;
-  auto m = rmt_decoder_from_pretrained(root + "/llama", rc, 3);
+  auto m = rmt_decoder_from_pretrained(root + "/llama", rc, false, 3);
   auto tok = load_tokenizer(kMiniLM);
   RmtGenerateOptions g;
   g.task = "qa1", g.segments = 3, g.count = 3, g.batch = 2, g.corpus_dir = root + "/corpus";
