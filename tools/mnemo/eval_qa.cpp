@@ -17,6 +17,7 @@
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "cli.h"
+#include "eval_verbs.h"
 #include "io/gguf_tokenizer.h"
 #include "io/llama_loader.h"
 #include "memory/bounded_kv_cache.h"
@@ -26,7 +27,20 @@
 
 namespace mnemo::cli {
 
-int run_eval_qa(Args& args);  // listed in eval_verbs.h / verb_eval.cpp's table as "qa"
+const char kEvalQaUsage[] =
+    R"(usage: mnemo eval qa --model PATH --data FILE.jsonl [--memory POLICY --budget K] [options]
+  --model PATH          decoder: GGUF file or HF directory (required)
+  --data FILE.jsonl     task file of {"input", "question", "target"} records (required)
+  --memory POLICY       KV cache: full (default), window, sink[:S], h2o[:R], tova or sink[:S]+P
+  --budget K[,K...]     entries a bounded cache keeps per layer (one value, or one per layer)
+  --compress MODE       context: evict while reading the context only (default); all: at every step
+  --chunk N             context tokens per prefill forward (default: all at once)
+  --template NAME       prompt: chatml (default) or plain
+  --tokenizer PATH      default: --model's
+  --limit N             the first N records only (default all)
+  --max-new N           most answer tokens (default 16)
+  --json                one JSON object, with every answer
+)";
 
 int run_eval_qa(Args& args) {
   common_flags(args);
@@ -47,7 +61,7 @@ int run_eval_qa(Args& args) {
     throw Error(cat("--compress must be context or all, got '", compress, "'"));
   if (max_new <= 0) throw Error(cat("--max-new must be positive, got ", max_new));
   if (limit < 0) throw Error(cat("--limit must be non-negative, got ", limit));
-  if (chunk_flag < 0) throw Error(cat("--chunk must be positive, got ", chunk_flag));
+  if (chunk_flag < 0) throw Error(cat("--chunk must be positive (or 0: all at once), got ", chunk_flag));
 
   // Tokenize every record first: the longest one sizes the decoder's scratch and the caches.
   std::vector<tasks::TaskRecord> records = tasks::read_task_file(data);

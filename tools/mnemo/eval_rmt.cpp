@@ -14,6 +14,27 @@
 #include "memory/rmt_dir.h"
 
 namespace mnemo::cli {
+
+const char kEvalRmtUsage[] =
+    R"(usage: mnemo eval rmt --model DIR (--data FILE.jsonl | --segments N[,N...]) [options]
+  --model DIR           an RMT directory, encoder or decoder, full or delta (required)
+  --data FILE.jsonl     a task file to score
+  --segments N[,N...]   or generated samples of N segments, a result for each N
+  --task NAME           task of the generated samples (default memorize)
+  --count K             generated samples per N (default 16)
+  --seed S              sample seed (default 0)
+  --split NAME          corpus split of the background text (default test)
+  --corpus DIR          corpus directory (default data/corpus)
+  --facts-min N         story sentences of qa1-qa3, with --facts-max (default: the task's range)
+  --facts-max N
+  --batch N             samples per forward (default 8)
+  --tokenizer PATH      default: the model directory's, or the one it names
+  --attention-out FILE  encoder: attention maps as JSON (generated samples, --count 1 --batch 1)
+  --attention-first N   ... of the first N segments and the last (default 4)
+  --show                print each generated sample: facts, where they are, the answer
+  --json                one JSON object
+)";
+
 namespace {
 
 std::vector<int64_t> parse_list(const std::string& s, const char* flag) {

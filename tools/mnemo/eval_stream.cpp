@@ -25,6 +25,7 @@
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "cli.h"
+#include "eval_verbs.h"
 #include "io/gguf_tokenizer.h"
 #include "io/llama_loader.h"
 #include "memory/bounded_kv_cache.h"
@@ -97,7 +98,19 @@ Json chunk_stats(Run& run, const Decoder& dec, const std::vector<int>& kind, int
 
 }  // namespace
 
-int run_eval_stream(Args& args);
+const char kEvalStreamUsage[] =
+    R"(usage: mnemo eval stream --model PATH --ids FILE.json [--memory P[@K],... --budget K] [options]
+  --model PATH          decoder: GGUF file or HF directory (required)
+  --ids FILE.json       the stream, a JSON array of token ids (required)
+  --memory P[@K],...    runs reading the stream together, one per KV-cache policy (default full); K: its budget
+  --budget K[,K...]     entries a bounded cache keeps per layer (for runs without @K)
+  --reposition          rolling positions in bounded caches (StreamingLLM): may run past the context
+  --every N             tokens per chunk of the curve (default 1000)
+  --limit N             the first N tokens only (default all)
+  --tokenizer PATH      names the kinds of kept tokens (kept_by_kind)
+  --chunks FILE.jsonl   append each chunk's line as soon as it is measured
+  --json                one JSON object ({"runs": [...]} for several runs)
+)";
 
 int run_eval_stream(Args& args) {
   common_flags(args);

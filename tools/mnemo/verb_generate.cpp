@@ -25,6 +25,24 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo generate --model PATH (--prompt TEXT | --text FILE | --ids FILE.json) [options]
+  --model PATH          decoder: GGUF file or HF directory (Llama or GPT-2) (required)
+  --prompt TEXT         the prompt; or --text FILE (UTF-8), or --ids FILE.json (a JSON array of ids)
+  --text FILE
+  --ids FILE.json
+  --max-tokens N        most new tokens (default 64)
+  --temperature T       0 = greedy (default); > 0 samples from softmax(logits / T)
+  --top-k K             sample among the K likeliest tokens (default 0: all)
+  --seed N              sampling seed (default 0)
+  --ignore-eos          go on past the end-of-sequence token
+  --memory POLICY       KV cache: full (default), window, sink[:S], h2o[:R], tova or sink[:S]+P
+  --budget K[,K...]     entries a bounded cache keeps per layer (one value, or one per layer)
+  --reposition          rolling positions in a bounded cache (StreamingLLM): may run past the context
+  --fp32-decode         decode with fp32 activations (default int8: about 2x faster)
+  --json                ids, text and speeds as one JSON object
+)";
+
 // The next token from logits (V): argmax when temperature is 0, else a draw (top_k 0 = all tokens). idx (V) is
 // scratch.
 int32_t pick(const float* logits, int64_t V, double temperature, int64_t top_k, Rng& rng, std::vector<int32_t>& idx) {
@@ -134,6 +152,6 @@ int run(cli::Args& args) {
   return 0;
 }
 
-MNEMO_VERB("generate", "continue a prompt with a decoder (GGUF or HF directory): greedy or sampled", run);
+MNEMO_VERB("generate", "continue a prompt with a decoder (GGUF or HF directory): greedy or sampled", run, kUsage);
 
 }  // namespace

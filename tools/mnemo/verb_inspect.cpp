@@ -13,6 +13,13 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo inspect FILE [--all] [--json]
+  FILE                  a .gguf or .safetensors file
+  --all                 whole metadata arrays (default: the first 8 items)
+  --json                one JSON object
+)";
+
 bool has_suffix(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
@@ -135,4 +142,4 @@ int run(cli::Args& args) {
 
 }  // namespace
 
-MNEMO_VERB("inspect", "print a GGUF or safetensors file's metadata and tensor table (--json, --all)", run);
+MNEMO_VERB("inspect", "print a GGUF or safetensors file's metadata and tensor table (--json, --all)", run, kUsage);

@@ -37,6 +37,23 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo perplexity --model PATH (--text FILE | --ids FILE.json | --docs FILE.jsonl) [options]
+  --model PATH          decoder: GGUF file or HF directory (Llama or GPT-2) (required)
+  --text FILE           one document: UTF-8 text; or --ids FILE.json (a JSON array of ids)
+  --ids FILE.json
+  --docs FILE.jsonl     documents, one a line: {"text": ...} or {"ids": [...]}, with an optional "id"
+  --truncate N          first N tokens of each document (default all)
+  --ctx N               tokens per window (default: the model's context up to 2048; --reposition: all)
+  --batch N             tokens per forward with the full cache (default 128)
+  --memory POLICY       KV cache: full (default), window, sink[:S], h2o[:R], tova or sink[:S]+P
+  --budget K[,K...]     entries a bounded cache keeps per layer (one value, or one per layer)
+  --parallel P          windows decoded together with a bounded cache (default 8)
+  --reposition          rolling positions in a bounded cache (StreamingLLM): --ctx up to the whole input
+  --save-logits FILE    every position's logits as safetensors (the input in one window)
+  --json                one JSON object (with a "documents" array for --docs)
+)";
+
 struct Document {
   std::string id;
   std::vector<int32_t> ids;
@@ -274,6 +291,7 @@ int run(cli::Args& args) {
   return 0;
 }
 
-MNEMO_VERB("perplexity", "language-model perplexity of a text or ids under a decoder (GGUF or HF directory)", run);
+MNEMO_VERB("perplexity", "language-model perplexity of a text or ids under a decoder (GGUF or HF directory)", run,
+           kUsage);
 
 }  // namespace

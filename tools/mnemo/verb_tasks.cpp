@@ -15,8 +15,21 @@ namespace {
 using namespace mnemo;
 
 constexpr const char* kUsage =
-    "usage: mnemo tasks generate --task NAME (--length N | --segments S --segment-tokens T) --tokenizer PATH "
-    "--out FILE.jsonl [--count K] [--seed S] [--split test] [--corpus data/corpus] [--question-in-length] [--json]";
+    R"(usage: mnemo tasks generate --task NAME (--length N | --segments S --segment-tokens T)
+                            --tokenizer PATH --out FILE.jsonl [options]
+  --task NAME           memorize, detect, reasoning, qa1, qa2, qa3, qa4 or passkey (required)
+  --length N            tokens of a sample: its input (with --question-in-length, input and question)
+  --segments S          or S segments of --segment-tokens T tokens, the question ending the last
+  --segment-tokens T
+  --question-in-length  see --length (always so with --segments)
+  --tokenizer PATH      the tokenizer lengths are measured in (required)
+  --out FILE.jsonl      the task file to write (required)
+  --count K             samples (default 1)
+  --seed S              (default 0)
+  --split NAME          corpus split of the background text (default test)
+  --corpus DIR          corpus directory (default data/corpus)
+  --json                a JSON summary
+)";
 
 // Flags are read before the sub-command word, so a flag's value is never taken for it.
 int run_tasks(cli::Args& args) {
@@ -34,14 +47,9 @@ int run_tasks(cli::Args& args) {
   opt.corpus_dir = args.get_or("--corpus", opt.corpus_dir);
   bool q_in_len = args.flag("--question-in-length");
   bool json = args.flag("--json");
-  bool help = args.flag("--help", "-h");
   auto pos = args.positionals();
   args.finish();
-  if (help) {
-    std::printf("%s\n", kUsage);
-    return 0;
-  }
-  if (pos.size() != 1 || pos[0] != "generate") throw Error(kUsage);
+  if (pos.size() != 1 || pos[0] != "generate") throw Error("expected `mnemo tasks generate ...` (mnemo tasks --help)");
   for (auto [flag, value] : {std::pair{"--task", &task}, {"--tokenizer", &tok_path}, {"--out", &out}})
     if (value->empty()) throw Error(cat(flag, " is required (mnemo tasks generate --help)"));
 
@@ -89,4 +97,5 @@ int run_tasks(cli::Args& args) {
 
 }  // namespace
 
-MNEMO_VERB("tasks", "generate long-context task files (memorize, detect, reasoning, qa1-qa4, passkey)", run_tasks);
+MNEMO_VERB("tasks", "generate long-context task files (memorize, detect, reasoning, qa1-qa4, passkey)", run_tasks,
+           {{"generate", kUsage}});

@@ -20,6 +20,26 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kUsage =
+    R"(usage: mnemo tokenize --tokenizer PATH (--text FILE | --decode FILE.json) [--json]
+  --tokenizer PATH      model directory, tokenizer.json, vocab.txt, encoder.json or GGUF file (required)
+  --text FILE           UTF-8 text to ids, space-separated (--json: {"ids": [...]})
+  --decode FILE.json    ids ([...] or {"ids": [...]}) to text (--json: {"text": ...})
+  --json                JSON output
+)";
+
+constexpr const char* kTrainUsage =
+    R"(usage: mnemo tokenize train --corpus FILES|DIR --out FILE [options]
+  --corpus FILES|DIR    comma-separated text files and directories of .txt files (required)
+  --out FILE            the tokenizer.json to write (required)
+  --vocab-size N        specials + 256 bytes + merges (default 8192)
+  --min-frequency N     least count of a pair to merge (default 2)
+  --pattern gpt2|llama3 pre-tokenizer split (default gpt2)
+  --individual-digits   split numbers into single digits
+  --special T[,T...]    special tokens (default <|endoftext|>)
+  --json                a JSON summary on stdout (default: on stderr)
+)";
+
 std::vector<std::string> list_corpus(const std::string& spec) {
   std::vector<std::string> files;
   std::stringstream ss(spec);
@@ -50,7 +70,8 @@ struct TrainFlags {
 };
 
 int run_train(const TrainFlags& f, bool json) {
-  if (!f.corpus || !f.out) throw Error("tokenize train: --corpus FILES|DIR and --out FILE are required");
+  if (!f.corpus || !f.out)
+    throw Error("tokenize train: --corpus FILES|DIR and --out FILE are required (mnemo tokenize train --help)");
   BpeTrainerConfig cfg;
   cfg.vocab_size = f.vocab_size;
   cfg.min_frequency = f.min_frequency;
@@ -112,7 +133,7 @@ int run(cli::Args& args) {
     return run_train(tf, json);
   }
   if (tf.any()) throw Error("tokenize: --corpus/--out/--pattern/--special belong to 'mnemo tokenize train'");
-  if (!path) throw Error("tokenize: --tokenizer PATH is required");
+  if (!path) throw Error("tokenize: --tokenizer PATH is required (mnemo tokenize --help)");
   if (!!text_file == !!decode_file) throw Error("tokenize: give exactly one of --text FILE or --decode FILE.json");
   std::unique_ptr<Tokenizer> tok = load_any_tokenizer(*path);
   if (text_file) {
@@ -147,6 +168,7 @@ int run(cli::Args& args) {
   return 0;
 }
 
-MNEMO_VERB("tokenize", "text to token ids (--text FILE) or back (--decode FILE.json); 'tokenize train' learns a BPE", run);
+MNEMO_VERB("tokenize", "text to token ids (--text FILE) or back (--decode FILE.json); 'tokenize train' learns a BPE",
+           run, {{"", kUsage}, {"train", kTrainUsage}});
 
 }  // namespace

@@ -17,6 +17,73 @@ namespace {
 
 using namespace mnemo;
 
+constexpr const char* kRmtUsage =
+    R"(usage: mnemo train rmt --init MODEL --out DIR [options]
+   or: mnemo train rmt --out DIR --resume [curriculum flags]
+   or: mnemo train rmt --export SRC --base BASE --out DST [--delta-bits 16|1]
+  --out DIR             the run: checkpoint, log and model (required)
+  --init MODEL          backbone: BERT directory (encoder), GGUF file or HF Llama directory (decoder)
+  --variant NAME        encoder (default) or decoder
+  --tokenizer PATH      default: --init's
+  --task NAME           training task (default memorize)
+  --corpus DIR          background text (default data/corpus)
+  --facts-min N         story sentences of qa1-qa3, with --facts-max (default: the task's range)
+  --facts-max N
+  --mem N               memory tokens (default 10)
+  --segment-tokens N    text tokens per segment (default 64)
+  --sink-token          decoder: open every segment with the backbone's BOS
+  --batch N             samples per step (default 32)
+  --bptt-depth N        backpropagate through the last N segments (default 0: all)
+  --lr X                learning rate (default 1e-4)
+  --clip X              gradient-norm clip (default 1.0)
+  --warmup N            warmup steps (default 50)
+  --train-embeddings    train the word embeddings too (default: frozen)
+  --eval-every N        validate every N steps (default 25)
+  --val-count N         validation samples (default 64)
+  --val-batch N         validation batch (default 32)
+  --seed N              (default 1)
+  --start-segments N    the curriculum's first stage (default 1)
+  --max-segments N      its last stage (default 7)
+  --threshold X         a stage converges at this validation accuracy (default 0.99) ...
+  --confirm N           ... at N evaluations in a row (default 2)
+  --min-steps N         ... and after N steps at least (default 100)
+  --max-steps N         a stage advances anyway after N steps (default 800)
+  --mixed-steps N       then steps with random segment counts (default 300; 0: none)
+  --mixed-min N         their least segment count (default 1)
+  --max-total-steps N   checkpoint and stop after N steps in total (default 0: no limit)
+  --resume              continue DIR's checkpoint: its configuration; only --max-segments to --mixed-min
+                        may change it
+  --export SRC          write the trained RMT directory SRC as a delta against BASE into DST
+  --base BASE           the pretrained model SRC was fine-tuned from
+  --delta-bits 16|1     changed matrices as BF16 (default) or signs and scales (lossy)
+  --json                a JSON summary
+)";
+
+constexpr const char* kQaUsage =
+    R"(usage: mnemo train qa --init MODEL --data FILE.jsonl --out DIR [options]
+   or: mnemo train qa --out DIR --resume [--stop-at N] [--json]
+  --out DIR             the run: checkpoint, log, and the model in DIR/final (required)
+  --init MODEL          the decoder to fine-tune: GGUF file or HF Llama directory (required)
+  --data FILE.jsonl     training task file (required)
+  --val FILE.jsonl      validation task file (default: the first --val-count training records)
+  --tokenizer PATH      default: --init's
+  --template NAME       prompt, as eval qa asks it: chatml (default) or plain
+  --steps N             optimizer steps (default 200)
+  --batch N             records per step (default 8)
+  --micro-batch N       records per forward (default 1)
+  --lr X                peak learning rate (default 2e-5)
+  --final-lr-fraction X the last step's learning rate over the peak (default 0.1)
+  --clip X              gradient-norm clip (default 1.0)
+  --warmup N            warmup steps (default 20)
+  --train-embeddings    train the word embeddings too (default: frozen)
+  --eval-every N        validate every N steps (default 25)
+  --val-count N         validation records (default 32)
+  --seed N              (default 1)
+  --resume              continue DIR's checkpoint with its stored configuration
+  --stop-at N           checkpoint and stop after step N in total (default 0: run to --steps)
+  --json                a JSON summary
+)";
+
 // mnemo train rmt --export SRC --base BASE --out DST: SRC (a full RMT directory) as a small delta directory
 // against the pretrained BASE it was fine-tuned from (memory/rmt_dir.h: a BERT directory for the encoder, a GGUF
 // file or HF Llama directory for the decoder), with the tokenizer files when SRC has them. --delta-bits 1 stores
@@ -156,11 +223,15 @@ int run_train_qa(cli::Args& args) {
 
 int run(cli::Args& args) {
   // "rmt" and "qa" are sub-command words; anything else is the LM/MLM trainer's.
-  if (args.flag("rmt")) return run_train_rmt(args);
-  if (args.flag("qa")) return run_train_qa(args);
+  if (args.leading("rmt")) return run_train_rmt(args);
+  if (args.leading("qa")) return run_train_qa(args);
   return cli::run_train_lm(args);
 }
 
 }  // namespace
 
-MNEMO_VERB("train", "train a model: `train rmt` (recurrent memory, curriculum), `train qa` (fine-tune a decoder on a task file) or the LM/MLM trainer", run);
+MNEMO_VERB("train",
+           "train a model: `train rmt` (recurrent memory, curriculum), `train qa` (fine-tune a decoder on a task "
+           "file) or the LM/MLM trainer",
+           run,
+           {{"lm", cli::kTrainLmUsage}, {"", cli::kTrainLmUsage}, {"rmt", kRmtUsage}, {"qa", kQaUsage}});

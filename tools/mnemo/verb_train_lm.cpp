@@ -17,6 +17,38 @@
 
 namespace mnemo::cli {
 
+const char kTrainLmUsage[] =
+    R"(usage: mnemo train [lm] --out DIR --data FILE (--model DIR | --tokenizer PATH | --vocab N) [options]
+  --out DIR             the trained HF model directory; checkpoints in DIR/checkpoint (required)
+  --data FILE           training tokens: FILE.json (ids), FILE.jsonl ({"text": ...} lines) or text (required)
+  --val FILE            validation tokens, the same forms
+  --model DIR           continue an HF GPT-2 or BERT directory (else a new model from the flags below)
+  --tokenizer PATH      encodes text data (default: --model's); sets a new model's vocabulary
+  --vocab N             a new model's vocabulary when there is no tokenizer
+  --arch gpt2|bert      a new model's architecture (default gpt2)
+  --n-layer N           layers (default 4)
+  --d-model N           width (default 256)
+  --n-head N            attention heads (default 4)
+  --context N           positions (default max(--seq, 128))
+  --objective clm|mlm   default: clm for GPT-2, mlm for BERT
+  --mask-id N           mlm's mask token (default: the tokenizer's [MASK])
+  --steps N             optimizer steps (default 1000)
+  --batch N             sequences per step (default 8)
+  --seq N               tokens per sequence (default 128)
+  --lr X                peak learning rate (default 3e-4)
+  --warmup N            warmup steps (default min(100, steps / 10))
+  --final-lr-fraction X the last step's learning rate over the peak (default 0.1)
+  --weight-decay X      AdamW weight decay (default 0.1)
+  --clip X              gradient-norm clip (default 1.0)
+  --eval-every N        validate every N steps (default 100)
+  --eval-batches N      validation batches (default 8)
+  --save-every N        checkpoint every N steps (default 0: at the end only)
+  --stop-at N           checkpoint and stop after step N (continue with --resume)
+  --seed N              (default 0)
+  --resume              continue from DIR/checkpoint
+  --json                a JSON summary
+)";
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -74,7 +106,7 @@ LoadedModel new_model(Args& args, int64_t vocab, int64_t seq, uint64_t seed) {
 }  // namespace
 
 int run_train_lm(Args& args) {
-  args.flag("lm");  // `mnemo train lm ...` and `mnemo train ...` are the same
+  args.leading("lm");  // `mnemo train lm ...` and `mnemo train ...` are the same
   common_flags(args);
   auto model_dir = args.get("--model");
   std::string out = args.require("--out");
