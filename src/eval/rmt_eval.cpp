@@ -16,7 +16,7 @@
 
 namespace mnemo {
 
-Json RmtEvalResult::to_json() const {
+Json RmtEvalResult::to_json(size_t max_samples) const {
   Json j = Json::object();
   j["accuracy"] = accuracy();
   j["count"] = count;
@@ -42,7 +42,7 @@ Json RmtEvalResult::to_json() const {
   double mn = 0;
   for (double x : final_memory_norms) mn += x;
   j["final_memory_norm"] = final_memory_norms.empty() ? 0.0 : mn / double(final_memory_norms.size());
-  if (!samples.empty() && samples.size() <= 16) {  // a few samples are worth showing; thousands are not
+  if (!samples.empty() && samples.size() <= max_samples) {
     Json a = Json::array();
     for (auto& s : samples) {
       Json e = Json::object();

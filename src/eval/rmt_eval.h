@@ -40,7 +40,8 @@ struct RmtEvalResult {
   };
   std::vector<Sample> samples;
   double accuracy() const { return count ? double(correct) / double(count) : 0.0; }
-  Json to_json() const;
+  // The samples are included when there are at most `max_samples` (a few are worth showing; thousands are not).
+  Json to_json(size_t max_samples = 16) const;
 };
 
 // Every record of a task file; targets must be among the model's labels (Error naming the file and line).

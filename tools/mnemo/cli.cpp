@@ -16,13 +16,13 @@ std::optional<std::string> Args::get(const std::string& name, const std::string&
   for (size_t i = 0; i < argv_.size(); ++i) {
     const std::string& a = argv_[i];
     if (a == name || (!alias.empty() && a == alias)) {
-      if (i + 1 >= argv_.size()) throw Error(cat(name, " needs a value"));
+      if (i + 1 >= argv_.size()) throw Error(cat(a, " needs a value"));  // as typed (maybe the alias)
       used_[i] = used_[i + 1] = true;
       out = argv_[i + 1];
       ++i;
-    } else if (a.rfind(name + "=", 0) == 0) {
-      used_[i] = true;
-      out = a.substr(name.size() + 1);
+    } else if (a.rfind(name + "=", 0) == 0 || (alias.rfind("--", 0) == 0 && a.rfind(alias + "=", 0) == 0)) {
+      used_[i] = true;  // a long alias (a flag's former name) takes "=VALUE" too
+      out = a.substr(a.find('=') + 1);
     }
   }
   return out;  // the last occurrence wins, as in most tools

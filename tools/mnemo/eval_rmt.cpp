@@ -25,13 +25,14 @@ const char kEvalRmtUsage[] =
   --seed S              sample seed (default 0)
   --split NAME          corpus split of the background text (default test)
   --corpus DIR          corpus directory (default data/corpus)
-  --facts-min N         story sentences of qa1-qa3, with --facts-max (default: the task's range)
-  --facts-max N
+  --facts-min N         story sentences of qa1-qa3: at least N (default 1; needs --facts-max)
+  --facts-max N         ... at most N (default: each task's own range)
   --batch N             samples per forward (default 8)
   --tokenizer PATH      default: the model directory's, or the one it names
-  --attention-out FILE  encoder: attention maps as JSON (generated samples, --count 1 --batch 1)
+  --attention-out FILE  encoder: attention maps as JSON (one --segments value, --count 1 --batch 1)
   --attention-first N   ... of the first N segments and the last (default 4)
-  --show                print each generated sample: facts, where they are, the answer
+  --show                print each generated sample: facts, where they are, the answer (--json: every
+                        sample in the JSON, not only up to 16)
   --json                one JSON object
 )";
 
@@ -68,17 +69,32 @@ int run_eval_rmt(Args& args) {
   g.batch = args.get_int("--batch", g.batch);
   g.attention_out = args.get_or("--attention-out", "");
   g.attention_first = args.get_int("--attention-first", g.attention_first);
-  const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
-  if (facts_max > 0) {
-    if (facts_min > facts_max) throw Error(cat("--facts-min ", facts_min, " exceeds --facts-max ", facts_max));
-    g.story.qa1_min = g.story.qa2_min = g.story.qa3_min = int(std::max<int64_t>(1, facts_min));
-    g.story.qa1_max = g.story.qa2_max = g.story.qa3_max = int(facts_max);
-  }
+  const int64_t facts_min = args.get_int("--facts-min", 1), facts_max = args.get_int("--facts-max", 0);
   const bool json = args.flag("--json");
   const bool show = args.flag("--show");  // print each generated sample: the fact, where it is, the answer
   args.finish();
   if (data && !segs.empty()) throw Error("give --data FILE or --segments N (generate), not both");
   if (!data && segs.empty()) throw Error("give --data FILE.jsonl, or --segments N[,N...] to generate samples");
+  // Flags of generated samples only: a task file has its own stories, so with --data they would be ignored.
+  if (data)
+    for (const char* f : {"--task", "--count", "--seed", "--split", "--corpus", "--facts-min", "--facts-max",
+                          "--attention-out", "--attention-first"})
+      if (args.get(f)) throw Error(cat(f, " is for generated samples (--segments), not --data"));
+  if (data && show) throw Error("--show is for generated samples (--segments), not --data");
+  const std::vector<int64_t> seg_list = data ? std::vector<int64_t>{} : parse_list(segs, "--segments");
+  // Each value's map would overwrite the last one's in the one file.
+  if (!g.attention_out.empty() && seg_list.size() != 1)
+    throw Error(cat("--attention-out writes one file: give one --segments value, not ", segs));
+  if (g.attention_out.empty() && args.get("--attention-first")) throw Error("--attention-first needs --attention-out");
+  // Alone, --facts-min would be ignored (the range is set only with a maximum); --facts-max alone starts at 1.
+  if (args.get("--facts-min") && !args.get("--facts-max")) throw Error("--facts-min needs --facts-max");
+  if (args.get("--facts-max")) {
+    if (facts_max < 1) throw Error(cat("--facts-max must be positive, got ", facts_max));
+    if (facts_min < 1) throw Error(cat("--facts-min must be positive, got ", facts_min));
+    if (facts_min > facts_max) throw Error(cat("--facts-min ", facts_min, " exceeds --facts-max ", facts_max));
+    g.story.qa1_min = g.story.qa2_min = g.story.qa3_min = int(facts_min);
+    g.story.qa1_max = g.story.qa2_max = g.story.qa3_max = int(facts_max);
+  }
 
   const bool decoder = rmt_variant(dir) == "decoder";
   std::unique_ptr<RmtEncoder> encoder;
@@ -108,10 +124,10 @@ int run_eval_rmt(Args& args) {
   } else {
     Json rows = Json::array();
     out["task"] = g.task;
-    for (int64_t S : parse_list(segs, "--segments")) {
+    for (int64_t S : seg_list) {
       g.segments = S;
       RmtEvalResult r = decoder ? eval_rmt_decoder_generated(*dec, *tok, g) : eval_rmt_generated(*encoder, *tok, g);
-      Json row = r.to_json();
+      Json row = r.to_json(show ? r.samples.size() : 16);
       row["segments"] = S;
       row["seconds_per_segment_step"] = r.segments ? r.seconds / double(r.segments) : 0.0;
       rows.push_back(row);

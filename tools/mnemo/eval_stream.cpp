@@ -104,7 +104,7 @@ const char kEvalStreamUsage[] =
   --ids FILE.json       the stream, a JSON array of token ids (required)
   --memory P[@K],...    runs reading the stream together, one per KV-cache policy (default full); K: its budget
   --budget K[,K...]     entries a bounded cache keeps per layer (for runs without @K)
-  --reposition          rolling positions in bounded caches (StreamingLLM): may run past the context
+  --reposition          rolling positions in the bounded runs (StreamingLLM): may run past the context
   --every N             tokens per chunk of the curve (default 1000)
   --limit N             the first N tokens only (default all)
   --tokenizer PATH      names the kinds of kept tokens (kept_by_kind)
@@ -126,15 +126,8 @@ int run_eval_stream(Args& args) {
   const bool json = args.flag("--json");
   args.finish();
   if (every <= 0) throw Error(cat("--every must be positive, got ", every));
+  if (limit < 0) throw Error(cat("--limit must be non-negative, got ", limit));
 
-  std::vector<int32_t> ids;
-  {
-    Json j = Json::parse(read_file(ids_path), ids_path);
-    if (!j.is_array()) throw Error(cat(ids_path, ": expected a JSON array of token ids"));
-    for (const Json& v : j.as_array()) ids.push_back(int32_t(v.as_int(cat(ids_path, ": token id"))));
-  }
-  if (limit > 0 && int64_t(ids.size()) > limit) ids.resize(size_t(limit));
-  if (ids.size() < 2) throw Error(cat(ids_path, ": needs at least 2 tokens"));
   std::vector<std::pair<std::string, std::string>> wanted;  // (policy, budget) per run
   for (size_t at = 0; at <= policies.size();) {
     size_t comma = std::min(policies.find(',', at), policies.size());
@@ -144,6 +137,21 @@ int run_eval_stream(Args& args) {
     wanted.emplace_back(item.substr(0, sep), sep == std::string::npos ? budget : item.substr(sep + 1));
     at = comma + 1;
   }
+  // --reposition applies to the bounded runs (a full run beside them is the baseline); with none it would do
+  // nothing, which generate, chat and perplexity refuse too.
+  bool any_bounded = false;
+  for (const auto& w : wanted) any_bounded = any_bounded || w.first != "full";
+  if (reposition && !any_bounded)
+    throw Error("--reposition: the full cache keeps absolute positions (give a bounded --memory policy)");
+
+  std::vector<int32_t> ids;
+  {
+    Json j = Json::parse(read_file(ids_path), ids_path);
+    if (!j.is_array()) throw Error(cat(ids_path, ": expected a JSON array of token ids"));
+    for (const Json& v : j.as_array()) ids.push_back(int32_t(v.as_int(cat(ids_path, ": token id"))));
+  }
+  if (limit > 0 && int64_t(ids.size()) > limit) ids.resize(size_t(limit));
+  if (ids.size() < 2) throw Error(cat(ids_path, ": needs at least 2 tokens"));
   auto dec = load_decoder(model_path, int64_t(wanted.size()));
   const int64_t n = int64_t(ids.size()), V = dec->vocab_size(), R = int64_t(wanted.size());
   for (int32_t id : ids)

@@ -64,17 +64,22 @@ std::vector<std::string> list_corpus(const std::string& spec) {
 
 struct TrainFlags {
   std::optional<std::string> corpus, out, pattern, special;
-  int64_t vocab_size = 8192, min_frequency = 2;
+  std::optional<int64_t> vocab_size, min_frequency;  // unset: the trainer's defaults
   bool individual_digits = false;
-  bool any() const { return corpus || out || pattern || special || individual_digits; }
+  // The first train-only flag given, or nullptr: without `train` it would be ignored.
+  const char* given() const {
+    return corpus ? "--corpus" : out ? "--out" : pattern ? "--pattern" : special ? "--special"
+           : vocab_size ? "--vocab-size" : min_frequency ? "--min-frequency"
+           : individual_digits ? "--individual-digits" : nullptr;
+  }
 };
 
 int run_train(const TrainFlags& f, bool json) {
   if (!f.corpus || !f.out)
     throw Error("tokenize train: --corpus FILES|DIR and --out FILE are required (mnemo tokenize train --help)");
   BpeTrainerConfig cfg;
-  cfg.vocab_size = f.vocab_size;
-  cfg.min_frequency = f.min_frequency;
+  if (f.vocab_size) cfg.vocab_size = *f.vocab_size;
+  if (f.min_frequency) cfg.min_frequency = *f.min_frequency;
   std::string pattern = f.pattern.value_or("gpt2");
   if (pattern == "gpt2") cfg.pre.pattern = SplitPattern::Gpt2;
   else if (pattern == "llama3") cfg.pre.pattern = SplitPattern::Llama3;
@@ -121,8 +126,8 @@ int run(cli::Args& args) {
   tf.out = args.get("--out");
   tf.pattern = args.get("--pattern");
   tf.special = args.get("--special");
-  tf.vocab_size = args.get_int("--vocab-size", 8192);
-  tf.min_frequency = args.get_int("--min-frequency", 2);
+  if (args.get("--vocab-size")) tf.vocab_size = args.get_int("--vocab-size", 0);
+  if (args.get("--min-frequency")) tf.min_frequency = args.get_int("--min-frequency", 0);
   tf.individual_digits = args.flag("--individual-digits");
   bool json = args.flag("--json");
   auto pos = args.positionals();
@@ -132,7 +137,7 @@ int run(cli::Args& args) {
     if (path || text_file || decode_file) throw Error("tokenize train: --tokenizer/--text/--decode do not apply");
     return run_train(tf, json);
   }
-  if (tf.any()) throw Error("tokenize: --corpus/--out/--pattern/--special belong to 'mnemo tokenize train'");
+  if (const char* f = tf.given()) throw Error(cat("tokenize: ", f, " belongs to 'mnemo tokenize train'"));
   if (!path) throw Error("tokenize: --tokenizer PATH is required (mnemo tokenize --help)");
   if (!!text_file == !!decode_file) throw Error("tokenize: give exactly one of --text FILE or --decode FILE.json");
   std::unique_ptr<Tokenizer> tok = load_any_tokenizer(*path);

@@ -19,7 +19,7 @@ using namespace mnemo;
 
 constexpr const char* kRmtUsage =
     R"(usage: mnemo train rmt --init MODEL --out DIR [options]
-   or: mnemo train rmt --out DIR --resume [curriculum flags]
+   or: mnemo train rmt --out DIR --resume [curriculum flags] [--stop-at N]
    or: mnemo train rmt --export SRC --base BASE --out DST [--delta-bits 16|1]
   --out DIR             the run: checkpoint, log and model (required)
   --init MODEL          backbone: BERT directory (encoder), GGUF file or HF Llama directory (decoder)
@@ -50,7 +50,8 @@ constexpr const char* kRmtUsage =
   --max-steps N         a stage advances anyway after N steps (default 800)
   --mixed-steps N       then steps with random segment counts (default 300; 0: none)
   --mixed-min N         their least segment count (default 1)
-  --max-total-steps N   checkpoint and stop after N steps in total (default 0: no limit)
+  --stop-at N           checkpoint and stop after step N in total (default 0: no limit; --max-total-steps N
+                        is the same flag, its former name)
   --resume              continue DIR's checkpoint: its configuration; only --max-segments to --mixed-min
                         may change it
   --export SRC          write the trained RMT directory SRC as a delta against BASE into DST
@@ -116,7 +117,9 @@ int run_train_rmt(cli::Args& args) {
   const std::string out = args.require("--out");
   const bool resume = args.flag("--resume");
   RmtTrainLimits limits;
-  limits.max_total_steps = args.get_int("--max-total-steps", 0);
+  // --stop-at as in train lm and train qa; --max-total-steps, its first name, stays for the commands that use it.
+  limits.max_total_steps = args.get_int("--stop-at", 0, "--max-total-steps");
+  if (limits.max_total_steps < 0) throw Error(cat("--stop-at must be non-negative, got ", limits.max_total_steps));
   const bool json = args.flag("--json");
   RmtTrainSummary s;
   if (resume) {

@@ -69,13 +69,17 @@ void copy_tokenizer_files(const std::string& path, const std::string& dir) {
   for (auto& f : files) atomic_write(join_path(dir, f.filename().string()), read_file(f.string()));
 }
 
-LoadedModel new_model(Args& args, int64_t vocab, int64_t seq, uint64_t seed) {
-  std::string arch = args.get_or("--arch", "gpt2");
-  int64_t layers = args.get_int("--n-layer", 4), d = args.get_int("--d-model", 256), heads = args.get_int("--n-head", 4);
-  int64_t context = args.get_int("--context", std::max<int64_t>(seq, 128));
+// A new model's shape, from the flags (read before any data is loaded).
+struct NewModelFlags {
+  std::string arch = "gpt2";
+  int64_t layers = 4, d = 256, heads = 4, context = 128, vocab = 0;
+};
+
+LoadedModel new_model(const NewModelFlags& f, uint64_t seed) {
+  const int64_t layers = f.layers, d = f.d, heads = f.heads, context = f.context, vocab = f.vocab;
   LoadedModel m;
-  m.type = arch;
-  if (arch == "gpt2") {
+  m.type = f.arch;
+  if (f.arch == "gpt2") {
     Json j = Json::object();
     j["model_type"] = "gpt2";
     j["n_layer"] = layers;
@@ -85,7 +89,7 @@ LoadedModel new_model(Args& args, int64_t vocab, int64_t seq, uint64_t seed) {
     j["vocab_size"] = vocab;
     m.gpt2 = std::make_unique<Gpt2>(Gpt2Config::from_json(j, "flags"));
     m.gpt2->init_random(seed);
-  } else if (arch == "bert") {
+  } else {  // bert (the flag is checked before the data is read)
     Json j = Json::object();
     j["model_type"] = "bert";
     j["architectures"] = Json(Json::Array{Json("BertForMaskedLM")});
@@ -97,8 +101,6 @@ LoadedModel new_model(Args& args, int64_t vocab, int64_t seq, uint64_t seed) {
     j["vocab_size"] = vocab;
     m.bert = std::make_unique<Bert>(BertConfig::from_json(j, "flags"));
     m.bert->init_random(seed);
-  } else {
-    throw Error(cat("--arch must be gpt2 or bert, not '", arch, "'"));
   }
   return m;
 }
@@ -131,7 +133,30 @@ int run_train_lm(Args& args) {
   int64_t mask_id = args.get_int("--mask-id", -1);
   bool resume = args.flag("--resume");
   bool json = args.flag("--json");
+  // A new model's flags, read here so finish() can run before the data and the model are loaded; with --model
+  // the directory's config decides, so they are refused rather than ignored.
+  NewModelFlags nf;
+  const char* shape_flags[] = {"--arch", "--n-layer", "--d-model", "--n-head", "--context", "--vocab"};
+  nf.arch = args.get_or("--arch", nf.arch);
+  nf.layers = args.get_int("--n-layer", nf.layers);
+  nf.d = args.get_int("--d-model", nf.d);
+  nf.heads = args.get_int("--n-head", nf.heads);
+  nf.context = args.get_int("--context", std::max<int64_t>(c.seq, nf.context));
+  nf.vocab = args.get_int("--vocab", 0);
+  args.finish();
   if (c.steps <= 0) throw Error("--steps must be positive");
+  if (c.stop_at < 0) throw Error(cat("--stop-at must be non-negative, got ", c.stop_at));
+  if (!objective.empty() && objective != "clm" && objective != "mlm")
+    throw Error(cat("--objective must be clm or mlm, not '", objective, "'"));
+  if (model_dir) {
+    for (const char* f : shape_flags)
+      if (args.get(f)) throw Error(cat(f, " does not apply with --model (the directory's config decides)"));
+  } else {
+    if (nf.arch != "gpt2" && nf.arch != "bert") throw Error(cat("--arch must be gpt2 or bert, not '", nf.arch, "'"));
+    if (tok_path && args.get("--vocab"))
+      throw Error("--vocab does not apply with --tokenizer (the tokenizer's vocabulary is the model's)");
+    if (!tok_path && nf.vocab <= 0) throw Error("a new model needs --tokenizer PATH or --vocab N");
+  }
 
   std::unique_ptr<Tokenizer> tok;
   if (tok_path) tok = load_tokenizer(*tok_path);
@@ -149,16 +174,13 @@ int run_train_lm(Args& args) {
   if (model_dir) {
     m = load_model_dir(*model_dir);
   } else {
-    int64_t vocab = tok ? tok->vocab_size() : args.get_int("--vocab", 0);
-    if (vocab <= 0) throw Error("a new model needs --tokenizer PATH or --vocab N");
-    m = new_model(args, vocab, c.seq, c.seed);
+    if (tok) nf.vocab = tok->vocab_size();
+    m = new_model(nf, c.seed);
   }
-  args.finish();
 
   c.objective = objective.empty() ? (m.gpt2 ? LmObjective::Causal : LmObjective::Masked)
                 : objective == "clm"  ? LmObjective::Causal
-                : objective == "mlm"  ? LmObjective::Masked
-                                      : throw Error(cat("--objective must be clm or mlm, not '", objective, "'"));
+                                      : LmObjective::Masked;
   if (c.objective == LmObjective::Masked)
     c.mask_id = int32_t(mask_id >= 0 ? mask_id : tok ? tok->special_id("[MASK]") : -1);
   make_directories(out);

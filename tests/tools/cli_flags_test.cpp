@@ -1,0 +1,211 @@
+// The mnemo program's flag checks: a flag that would be ignored, misspelt or out of range is a one-line error
+// naming it, with exit 1, before any file is read (the inputs below do not exist, so a late check would report
+// those instead). Where a check lets a form through, a small run shows that form still works.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A scratch directory of this test process, removed at exit.
+const fs::path& scratch() {
+  static const fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("mnemo_flags_test_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("mnemo_flags_test_" + std::to_string(::getpid()))); });
+    return d;
+  }();
+  return dir;
+}
+
+Result mnemo(const std::string& args) {
+  const fs::path errf = scratch() / "stderr";
+  const std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo " + args + " 2>" + errf.string();
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.err = read_text(errf);
+  return r;
+}
+
+// `args` fails with exactly this one-line error.
+void expect_error(const std::string& args, const std::string& error) {
+  SCOPED_TRACE("mnemo " + args);
+  const Result r = mnemo(args);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, error + "\n");
+}
+
+const std::string kNo = "/nonexistent/mnemo-flags-test";  // an input that is never there
+
+class CliFlags : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(std::string(MNEMO_BINARY_DIR) + "/mnemo")) << "build the mnemo program first";
+  }
+};
+
+// 1. train lm reads every flag before loading data or a model.
+TEST_F(CliFlags, TrainLmChecksFlagsBeforeTheData) {
+  const std::string base = "train lm -t 1 --out " + (scratch() / "lm").string() + " --data " + kNo + ".json";
+  expect_error(base + " --vocab 32 --n-layr 2", "mnemo train: error: unknown flag --n-layr");
+  for (const char* f : {"--arch gpt2", "--n-layer 2", "--d-model 16", "--n-head 2", "--context 64", "--vocab 32"}) {
+    const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
+    expect_error(base + " --model " + kNo + " " + f,
+                 "mnemo train: error: " + flag + " does not apply with --model (the directory's config decides)");
+  }
+  expect_error(base + " --tokenizer " + kNo + " --vocab 32",
+               "mnemo train: error: --vocab does not apply with --tokenizer (the tokenizer's vocabulary is the "
+               "model's)");
+  expect_error(base + " --vocab 32 --arch gtp2", "mnemo train: error: --arch must be gpt2 or bert, not 'gtp2'");
+  expect_error(base + " --vocab 32 --objective xlm", "mnemo train: error: --objective must be clm or mlm, not 'xlm'");
+  expect_error(base + " --vocab 32 --stop-at -1", "mnemo train: error: --stop-at must be non-negative, got -1");
+  expect_error(base, "mnemo train: error: a new model needs --tokenizer PATH or --vocab N");
+  EXPECT_FALSE(fs::exists(scratch() / "lm"));  // nothing written by a refused line
+}
+
+// ... and still trains: a new model from the flags, then that model continued with --model.
+TEST_F(CliFlags, TrainLmNewAndContinued) {
+  const fs::path ids = scratch() / "ids.json";
+  {
+    std::ofstream f(ids);
+    f << "[";
+    for (int i = 0; i < 200; ++i) f << (i ? ", " : "") << (i * 7) % 32;
+    f << "]";
+  }
+  const std::string common = " -t 1 --quiet --data " + ids.string() + " --batch 2 --seq 8 --json";
+  const Result a = mnemo("train lm --out " + (scratch() / "m1").string() + common +
+                         " --vocab 32 --n-layer 1 --d-model 16 --n-head 2 --context 16 --steps 2");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_NE(a.out.find("\"steps\": 2"), std::string::npos) << a.out;
+  const Result b = mnemo("train lm --model " + (scratch() / "m1").string() + " --out " + (scratch() / "m2").string() +
+                         common + " --steps 1");
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_TRUE(fs::exists(scratch() / "m2" / "config.json"));
+}
+
+// 2. tokenize without `train` refuses every train-only flag by name.
+TEST_F(CliFlags, TokenizeRefusesTrainFlags) {
+  const std::string base = "tokenize --tokenizer " + kNo + " --text " + kNo;
+  for (const char* f : {"--vocab-size 300", "--min-frequency 3", "--corpus x", "--out x", "--pattern gpt2",
+                        "--special x", "--individual-digits"}) {
+    const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
+    expect_error(base + " " + f, "mnemo tokenize: error: tokenize: " + flag + " belongs to 'mnemo tokenize train'");
+  }
+  // With `train` they apply.
+  const fs::path text = scratch() / "corpus.txt", out = scratch() / "tok.json";
+  {
+    std::ofstream f(text);
+    for (int i = 0; i < 50; ++i) f << "the cat sat on the mat and the dog sat on the log\n";
+  }
+  const std::string train = "tokenize train --corpus " + text.string() + " --out " + out.string() + " --json";
+  const Result r = mnemo(train + " --vocab-size 260 --min-frequency 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"vocab_size\": 260"), std::string::npos) << r.out;
+  const Result rare = mnemo(train + " --min-frequency 1000");  // no pair occurs that often: bytes and the special
+  ASSERT_EQ(rare.status, 0) << rare.err;
+  EXPECT_NE(rare.out.find("\"vocab_size\": 257"), std::string::npos) << rare.out;
+}
+
+// 3. train rmt stops early with --stop-at, as train lm and train qa; --max-total-steps is the same flag.
+TEST_F(CliFlags, TrainRmtStopAt) {
+  const std::string out = (scratch() / "rmt").string();
+  const std::string no_ckpt = "mnemo train: error: " + out + "/checkpoint: no checkpoint to resume";
+  for (const char* f : {"--stop-at 5", "--stop-at=5", "--max-total-steps 5", "--max-total-steps=5"})
+    expect_error("train rmt --out " + out + " --resume " + f, no_ckpt);  // accepted: the next check is reached
+  for (const char* f : {"--stop-at -1", "--max-total-steps -1", "--max-total-steps=-1"})
+    expect_error("train rmt --out " + out + " --resume " + f, "mnemo train: error: --stop-at must be non-negative, got -1");
+  const std::string help = mnemo("train rmt --help").out;
+  EXPECT_NE(help.find("  --stop-at N "), std::string::npos) << help;
+  EXPECT_NE(help.find("--max-total-steps"), std::string::npos) << help;
+}
+
+// 4. eval rmt: flags that would be ignored or overwritten.
+TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
+  const std::string gen = "eval rmt --model " + kNo + " --segments 2";
+  expect_error(gen + " --facts-min 2", "mnemo eval: error: --facts-min needs --facts-max");
+  expect_error(gen + " --facts-max 0", "mnemo eval: error: --facts-max must be positive, got 0");
+  expect_error(gen + " --facts-min 0 --facts-max 2", "mnemo eval: error: --facts-min must be positive, got 0");
+  expect_error(gen + " --facts-min 3 --facts-max 2", "mnemo eval: error: --facts-min 3 exceeds --facts-max 2");
+  expect_error("eval rmt --model " + kNo + " --segments 1,2 --attention-out a.json",
+               "mnemo eval: error: --attention-out writes one file: give one --segments value, not 1,2");
+  expect_error(gen + " --attention-first 2", "mnemo eval: error: --attention-first needs --attention-out");
+  const std::string file = "eval rmt --model " + kNo + " --data " + kNo + ".jsonl";
+  for (const char* f : {"--attention-out a.json", "--task qa1", "--count 4", "--seed 1", "--facts-max 2"}) {
+    const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
+    expect_error(file + " " + f, "mnemo eval: error: " + flag + " is for generated samples (--segments), not --data");
+  }
+  expect_error(file + " --show", "mnemo eval: error: --show is for generated samples (--segments), not --data");
+  // Accepted forms reach the model: --facts-max alone (from 1), one --segments value with --attention-out.
+  for (const std::string& ok : {gen + " --facts-max 3", gen + " --attention-out a.json --count 1 --batch 1"})
+    expect_error(ok, "mnemo eval: error: " + kNo + ": not a directory");
+}
+
+// --show with --json puts every sample in the JSON (without it, only up to 16).
+TEST_F(CliFlags, EvalRmtShowWithJson) {
+  const std::string model = std::string(MNEMO_SOURCE_DIR) + "/models/rmt-memorize-minilm";
+  const std::string corpus = std::string(MNEMO_DATA_DIR) + "/corpus";
+  if (!fs::exists(std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384") || !fs::exists(corpus))
+    GTEST_SKIP() << "the MiniLM base or the corpus is not set up (scripts/setup fetches them)";
+  const std::string cmd = "eval rmt -t 1 --quiet --model " + model + " --corpus " + corpus +
+                          " --task memorize --segments 1 --count 20 --batch 20 --json";
+  const Result shown = mnemo(cmd + " --show"), plain = mnemo(cmd);
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  size_t n = 0;
+  for (size_t at = shown.out.find("\"question\""); at != std::string::npos; at = shown.out.find("\"question\"", at + 1))
+    ++n;
+  EXPECT_EQ(n, 20u) << shown.out;
+  EXPECT_EQ(shown.out.find("  question \""), std::string::npos);  // no text lines mixed into the JSON
+  EXPECT_EQ(plain.out.find("\"samples\""), std::string::npos);   // 20 > 16: none without --show
+}
+
+// 5. embed's output is always JSON: --json is accepted, and its help says so.
+TEST_F(CliFlags, EmbedAcceptsJson) {
+  expect_error("embed --model " + kNo + " --ids " + kNo + " --json",
+               "mnemo embed: error: " + kNo + ": cannot open: No such file or directory");
+  const std::string help = mnemo("embed --help").out;
+  EXPECT_NE(help.find("--json                accepted; the output is JSON either way"), std::string::npos) << help;
+}
+
+// 6. eval stream: --limit as in eval qa; --reposition needs a bounded run to apply to.
+TEST_F(CliFlags, EvalStreamLimitAndReposition) {
+  const std::string base = "eval stream --model " + kNo + " --ids " + kNo;
+  expect_error(base + " --limit -1", "mnemo eval: error: --limit must be non-negative, got -1");
+  const std::string full = "mnemo eval: error: --reposition: the full cache keeps absolute positions (give a bounded "
+                           "--memory policy)";
+  expect_error(base + " --reposition", full);
+  expect_error(base + " --memory full --reposition", full);
+  expect_error(base + " --memory full,full --reposition", full);
+  // A full run beside a bounded one is the baseline: accepted (the next check, the ids file, is reached).
+  expect_error(base + " --memory full,h2o@8 --reposition",
+               "mnemo eval: error: " + kNo + ": cannot open: No such file or directory");
+}
+
+}  // namespace
