@@ -3,56 +3,15 @@
 // those instead). Where a check lets a form through, a small run shows that form still works.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "run_mnemo.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A scratch directory of this test process, removed at exit.
-const fs::path& scratch() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("mnemo_flags_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("mnemo_flags_test_" + std::to_string(::getpid()))); });
-    return d;
-  }();
-  return dir;
-}
-
-Result mnemo(const std::string& args) {
-  const fs::path errf = scratch() / "stderr";
-  const std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo " + args + " 2>" + errf.string();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = read_text(errf);
-  return r;
-}
+using namespace mnemo_test;
 
 // `args` fails with exactly this one-line error.
 void expect_error(const std::string& args, const std::string& error) {

@@ -4,49 +4,22 @@
 // "see also:" line its help ends with, so a verb or form added later is covered without editing this file.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "run_mnemo.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int status = -1;
-  std::string out;  // stdout only
-};
-
-Result mnemo(const std::string& args) {
-  const std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo " + args + " 2>/dev/null";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using namespace mnemo_test;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Flag names in a help text: "--name" or "-n" at the start of a word ("qa1-qa3" and "GPT-2" are not flags).
 std::set<std::string> help_flags(const std::string& text) {
@@ -179,22 +152,16 @@ TEST(CliHelp, EveryVerbAndForm) {
 // Errors about a missing required flag point at the help of the form in use.
 TEST(CliHelp, MissingFlagPointsAtHelp) {
   ASSERT_TRUE(fs::exists(std::string(MNEMO_BINARY_DIR) + "/mnemo")) << "build the mnemo program first";
-  const std::string errf = (fs::temp_directory_path() / ("mnemo_help_test_" + std::to_string(::getpid()))).string();
-  const std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo train qa --resume 2>" + errf;
-  const int st = std::system(cmd.c_str());
-  EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1);
-  EXPECT_EQ(read_text(errf), "mnemo train: error: --out is required (mnemo train qa --help)\n");
-  fs::remove(errf);
+  const Result r = mnemo("train qa --resume");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "mnemo train: error: --out is required (mnemo train qa --help)\n");
 }
 
 // The sub-command is the first word only: a flag's value that spells one ("--data rmt") never switches the form.
 TEST(CliHelp, SubcommandIsTheFirstWord) {
-  const std::string errf = (fs::temp_directory_path() / ("mnemo_form_test_" + std::to_string(::getpid()))).string();
-  const std::string cmd = std::string(MNEMO_BINARY_DIR) + "/mnemo eval --data rmt 2>" + errf;
-  const int st = std::system(cmd.c_str());
-  EXPECT_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1);
-  EXPECT_NE(read_text(errf).find("name a subcommand"), std::string::npos) << read_text(errf);
-  fs::remove(errf);
+  const Result r = mnemo("eval --data rmt");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("name a subcommand"), std::string::npos) << r.err;
   EXPECT_EQ(first_line(mnemo("train --out rmt --help").out), first_line(mnemo("train lm --help").out));
 }
 
