@@ -86,6 +86,8 @@ void validate(const RmtTrainConfig& c) {
                                        : "--init: the pretrained Llama (GGUF file or HF directory) is required");
   if (c.facts_min < 0 || c.facts_max < c.facts_min)
     throw Error(cat("--facts-min/--facts-max: need 0 <= min <= max, got ", c.facts_min, ", ", c.facts_max));
+  if (c.facts_max > 0 && c.task != "qa1" && c.task != "qa2" && c.task != "qa3")  // the other tasks' facts are fixed
+    throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", c.task));
   if (c.sink_token && c.variant != "decoder") throw Error("--sink-token is for the decoder variant");
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");

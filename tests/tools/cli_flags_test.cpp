@@ -67,6 +67,11 @@ TEST_F(CliFlags, TrainLmNewAndContinued) {
                          common + " --steps 1");
   ASSERT_EQ(b.status, 0) << b.err;
   EXPECT_TRUE(fs::exists(scratch() / "m2" / "config.json"));
+  // A causal model has no mask token to set.
+  expect_error("train lm --out " + (scratch() / "m3").string() + common + " --vocab 32 --n-layer 1 --d-model 16" +
+                   " --n-head 2 --context 16 --steps 2 --mask-id 3",
+               "mnemo train: error: --mask-id is for the mlm objective (a causal LM masks nothing)");
+  EXPECT_FALSE(fs::exists(scratch() / "m3"));
 }
 
 // 2. tokenize without `train` refuses every train-only flag by name.
@@ -75,7 +80,7 @@ TEST_F(CliFlags, TokenizeRefusesTrainFlags) {
   for (const char* f : {"--vocab-size 300", "--min-frequency 3", "--corpus x", "--out x", "--pattern gpt2",
                         "--special x", "--individual-digits"}) {
     const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
-    expect_error(base + " " + f, "mnemo tokenize: error: tokenize: " + flag + " belongs to 'mnemo tokenize train'");
+    expect_error(base + " " + f, "mnemo tokenize: error: " + flag + " belongs to 'mnemo tokenize train'");
   }
   // With `train` they apply.
   const fs::path text = scratch() / "corpus.txt", out = scratch() / "tok.json";
@@ -112,6 +117,7 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
   expect_error(gen + " --facts-max 0", "mnemo eval: error: --facts-max must be positive, got 0");
   expect_error(gen + " --facts-min 0 --facts-max 2", "mnemo eval: error: --facts-min must be positive, got 0");
   expect_error(gen + " --facts-min 3 --facts-max 2", "mnemo eval: error: --facts-min 3 exceeds --facts-max 2");
+  expect_error(gen + " --facts-max 2", "mnemo eval: error: --facts-min/--facts-max are for qa1-qa3, not --task memorize");
   expect_error("eval rmt --model " + kNo + " --segments 1,2 --attention-out a.json",
                "mnemo eval: error: --attention-out writes one file: give one --segments value, not 1,2");
   expect_error(gen + " --attention-first 2", "mnemo eval: error: --attention-first needs --attention-out");
@@ -122,7 +128,7 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
   }
   expect_error(file + " --show", "mnemo eval: error: --show is for generated samples (--segments), not --data");
   // Accepted forms reach the model: --facts-max alone (from 1), one --segments value with --attention-out.
-  for (const std::string& ok : {gen + " --facts-max 3", gen + " --attention-out a.json --count 1 --batch 1"})
+  for (const std::string& ok : {gen + " --task qa2 --facts-max 3", gen + " --attention-out a.json --count 1 --batch 1"})
     expect_error(ok, "mnemo eval: error: " + kNo + ": not a directory");
 }
 

@@ -76,7 +76,7 @@ struct TrainFlags {
 
 int run_train(const TrainFlags& f, bool json) {
   if (!f.corpus || !f.out)
-    throw Error("tokenize train: --corpus FILES|DIR and --out FILE are required (mnemo tokenize train --help)");
+    throw Error("tokenize train needs --corpus FILES|DIR and --out FILE (mnemo tokenize train --help)");
   BpeTrainerConfig cfg;
   if (f.vocab_size) cfg.vocab_size = *f.vocab_size;
   if (f.min_frequency) cfg.min_frequency = *f.min_frequency;
@@ -133,13 +133,13 @@ int run(cli::Args& args) {
   auto pos = args.positionals();
   args.finish();
   if (!pos.empty()) {
-    if (pos[0] != "train" || pos.size() != 1) throw Error(cat("tokenize: unknown sub-command '", pos[0], "' (train)"));
-    if (path || text_file || decode_file) throw Error("tokenize train: --tokenizer/--text/--decode do not apply");
+    if (pos[0] != "train" || pos.size() != 1) throw Error(cat("unknown sub-command '", pos[0], "' (the one sub-command is train)"));
+    if (path || text_file || decode_file) throw Error("--tokenizer/--text/--decode do not apply to tokenize train");
     return run_train(tf, json);
   }
-  if (const char* f = tf.given()) throw Error(cat("tokenize: ", f, " belongs to 'mnemo tokenize train'"));
-  if (!path) throw Error("tokenize: --tokenizer PATH is required (mnemo tokenize --help)");
-  if (!!text_file == !!decode_file) throw Error("tokenize: give exactly one of --text FILE or --decode FILE.json");
+  if (const char* f = tf.given()) throw Error(cat(f, " belongs to 'mnemo tokenize train'"));
+  if (!path) throw Error("--tokenizer PATH is required (mnemo tokenize --help)");
+  if (!!text_file == !!decode_file) throw Error("give exactly one of --text FILE or --decode FILE.json");
   std::unique_ptr<Tokenizer> tok = load_any_tokenizer(*path);
   if (text_file) {
     std::string text = read_file(*text_file);

@@ -181,6 +181,8 @@ int run_train_lm(Args& args) {
   c.objective = objective.empty() ? (m.gpt2 ? LmObjective::Causal : LmObjective::Masked)
                 : objective == "clm"  ? LmObjective::Causal
                                       : LmObjective::Masked;
+  if (c.objective == LmObjective::Causal && args.get("--mask-id"))
+    throw Error("--mask-id is for the mlm objective (a causal LM masks nothing)");
   if (c.objective == LmObjective::Masked)
     c.mask_id = int32_t(mask_id >= 0 ? mask_id : tok ? tok->special_id("[MASK]") : -1);
   make_directories(out);
