@@ -3,7 +3,9 @@
 // those instead). Where a check lets a form through, a small run shows that form still works.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "run_mnemo.h"
@@ -149,6 +151,34 @@ TEST_F(CliFlags, EvalRmtShowWithJson) {
   EXPECT_EQ(n, 20u) << shown.out;
   EXPECT_EQ(shown.out.find("  question \""), std::string::npos);  // no text lines mixed into the JSON
   EXPECT_EQ(plain.out.find("\"samples\""), std::string::npos);   // 20 > 16: none without --show
+}
+
+// tasks generate takes the qa stories' fact range as eval rmt and train rmt do: every record keeps to it.
+TEST_F(CliFlags, TasksGenerateFactsRange) {
+  const std::string tok = std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384";
+  const std::string corpus = std::string(MNEMO_DATA_DIR) + "/corpus";
+  if (!fs::exists(tok) || !fs::exists(corpus)) GTEST_SKIP() << "the MiniLM or the corpus is not set up";
+  const fs::path out = scratch() / "qa.jsonl";
+  const std::string gen = "tasks generate --segments 4 --segment-tokens 32 --tokenizer " + tok + " --corpus " +
+                          corpus + " --count 12 --seed 3 --out " + out.string();
+  const Result r = mnemo(gen + " --task qa1 --facts-min 2 --facts-max 3");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(out);
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const size_t at = line.find("\"facts\": ["), end = line.find(']', at);  // a list of plain sentences
+    ASSERT_NE(at, std::string::npos) << line;
+    const auto facts = std::count(line.begin() + long(at) + 10, line.begin() + long(end), '"') / 2;
+    EXPECT_TRUE(facts >= 2 && facts <= 3) << line;
+  }
+  EXPECT_EQ(lines, 12);
+  fs::remove(out);
+  expect_error(gen + " --task qa1 --facts-min 2", "mnemo tasks: error: --facts-min needs --facts-max");
+  expect_error(gen + " --task qa2 --facts-min 3 --facts-max 2",
+               "mnemo tasks: error: --facts-min/--facts-max: need 1 <= min <= max, got 3, 2");
+  expect_error(gen + " --task detect --facts-max 2",
+               "mnemo tasks: error: --facts-min/--facts-max are for qa1-qa3, not --task detect");
+  EXPECT_FALSE(fs::exists(out));
 }
 
 // 5. embed's output is always JSON: --json is accepted, and its help says so.
