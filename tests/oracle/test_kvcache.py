@@ -192,7 +192,8 @@ def test_documents_decode_together(tmp_path, hf):
             assert got["tokens"] == want["tokens"]
             assert got["nll"] == pytest.approx(want["nll"], rel=1e-5), memory
         assert res["tokens"] == sum(a["tokens"] for a in alone)
-        assert res["nll"] == pytest.approx(sum(d["nll"] for d in res["documents"]), rel=1e-12)
+        # The JSON carries 12 significant digits: the total and each summand are rounded there (up to 2e-9 apart).
+        assert res["nll"] == pytest.approx(sum(d["nll"] for d in res["documents"]), rel=1e-10)
 
 
 def test_chat_with_a_bounded_cache(tmp_path):
