@@ -1,6 +1,6 @@
-// `eval rmt` on task files: bad files give one-line errors naming the file and line; the shipped checkpoint
-// (models/rmt-memorize-minilm, a delta against the MiniLM scripts/setup fetches) gives its recorded accuracy on
-// the shipped task file.
+// `eval rmt` on task files: bad files give one-line errors naming the file and line; each shipped checkpoint
+// (models/rmt-*: deltas against the MiniLM or the SmolLM2 GGUF that scripts/setup fetches) gives its recorded
+// accuracy on its shipped task file.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "base/progress.h"
 #include "eval/rmt_eval.h"
+#include "io/gguf_tokenizer.h"
 #include "memory/rmt_dir.h"
 #include "text/tokenizer.h"
 
@@ -18,6 +19,7 @@ using namespace mnemo;
 namespace {
 
 const std::string kMiniLM = std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384";
+const std::string kSmolLM = std::string(MNEMO_DATA_DIR) + "/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 std::unique_ptr<RmtEncoder> tiny_rmt_with_bert_vocab() {
   BertConfig c;
@@ -77,17 +79,20 @@ class ShippedCheckpoint : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ShippedCheckpoint, GivesItsRecordedAccuracy) {
   const std::string model = std::string(MNEMO_SOURCE_DIR) + "/models/" + GetParam();
-  if (!file_exists(kMiniLM + "/model.safetensors")) GTEST_SKIP() << kMiniLM << " missing (scripts/setup fetches it)";
   ASSERT_TRUE(file_exists(model + "/expected.json")) << model;
+  const bool decoder = rmt_variant(model) == "decoder";
+  const std::string base = decoder ? kSmolLM : kMiniLM + "/model.safetensors";
+  if (!file_exists(base)) GTEST_SKIP() << base << " missing (scripts/setup fetches it)";
   Progress::set_quiet(true);
   Json want = Json::parse(read_file(model + "/expected.json"));
-  auto m = load_rmt(model);
-  auto tok = load_tokenizer(model);
-  RmtEvalResult r = eval_rmt_file(*m, *tok, std::string(MNEMO_SOURCE_DIR) + "/" + want["data"].as_string(),
-                                  want["batch"].as_int());
+  const std::string data = std::string(MNEMO_SOURCE_DIR) + "/" + want["data"].as_string();
+  auto tok = load_any_tokenizer(rmt_tokenizer_path(model));  // the decoder's is the GGUF's
+  RmtEvalResult r = decoder ? eval_rmt_decoder_file(*load_rmt_decoder(model), *tok, data, want["batch"].as_int())
+                            : eval_rmt_file(*load_rmt(model), *tok, data, want["batch"].as_int());
   EXPECT_EQ(r.count, want["count"].as_int());
   EXPECT_EQ(r.correct, want["correct"].as_int());
 }
 
 INSTANTIATE_TEST_SUITE_P(RmtEval, ShippedCheckpoint,
-                         ::testing::Values("rmt-memorize-minilm", "rmt-detect-minilm", "rmt-reason-minilm"));
+                         ::testing::Values("rmt-memorize-minilm", "rmt-detect-minilm", "rmt-reason-minilm",
+                                           "rmtdec-qa1-smollm2"));
