@@ -86,8 +86,9 @@ void check_delta_base(const std::string& cpath, const Json& rmt, const std::stri
                     want, " bytes"));
 }
 
-// Adds each parameter's delta in `file` — "delta/NAME" (BF16), or "delta_sign/NAME" + "delta_scale/NAME" (1 bit:
-// row r gains scale[r] * (bit ? +1 : -1)) — and returns the names of those that have none.
+// Adds each parameter's delta in `file` — "delta/NAME" (BF16), or "delta_sign/NAME" + "delta_row/NAME" +
+// "delta_col/NAME" (1 bit: element (i, j) gains row[i] * col[j] * (bit ? +1 : -1)) — and returns the names of
+// those that have none.
 std::vector<std::string> add_deltas(ParameterSet& ps, const SafetensorsFile& file) {
   std::vector<std::string> without;
   for (auto& p : ps.all()) {
@@ -112,8 +113,7 @@ std::vector<std::string> add_deltas(ParameterSet& ps, const SafetensorsFile& fil
 }
 
 // p - base, appended to items when it differs anywhere: BF16 ("delta/NAME"), or with bits == 1 and a matrix, its
-// signs and a scale per row, the row's mean |delta| (the L2-closest scale for fixed signs), so a full fine-tune
-// ships at 1 bit a parameter.
+// signs and a rank-1 magnitude (below), so a full fine-tune ships at 1 bit a parameter.
 void push_delta(std::vector<SafetensorsItem>& items, const Parameter& p, const Tensor& base, int bits) {
   Tensor d = Tensor::zeros(p.value.shape());
   bool changed = false;

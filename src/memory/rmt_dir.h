@@ -11,7 +11,8 @@
 //    the new tensors (classifier.*, rmt.memory) in full. Backbone tensors without a delta are the pretrained
 //    values (the word embeddings, frozen in training, are the large part left out). With 1-bit deltas a changed
 //    matrix is "delta_sign/NAME" (U8, its signs packed 8 to a byte, row-major, bit i%8 of byte i/8 set for >= 0)
-//    and "delta_scale/NAME" (F32, one per row: the row's mean |delta|); vectors stay BF16. That is lossy — it is
+//    and a rank-1 magnitude |delta[i][j]| ~ row[i] * col[j] ("delta_row/NAME", "delta_col/NAME", F32: the
+//    least-squares fit); vectors stay BF16. That is lossy — it is
 //    how a full fine-tune of a 135M-parameter decoder fits in 25 MB; docs/rmt.md measures what it costs.
 #include <memory>
 #include <string>
@@ -33,7 +34,7 @@ std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, con
 void save_rmt(const std::string& dir, const RmtEncoder& model);
 // Write the delta form against `base_dir` (a BERT directory); `base_ref` is what goes into "delta_of" (a path
 // relative to DIR or absolute). Tensors equal to the base are left out. `bits`: 16 (BF16 deltas) or 1 (matrices as
-// signs and row scales, above).
+// signs and a rank-1 magnitude, above).
 void save_rmt_delta(const std::string& dir, const RmtEncoder& model, const std::string& base_dir,
                     const std::string& base_ref, int bits = 16);
 
@@ -48,8 +49,8 @@ std::string strip_bert_prefix(const std::string& name);
 // Full form: an HF LlamaForCausalLM directory + "rmt.memory" + config.json "rmt": {"variant": "decoder", ...}.
 // Delta form: "rmt": {"delta_of": BASE, "delta_of_bytes": N} where BASE is the Llama the model was fine-tuned
 // from — a GGUF file (dequantized to fp32 at load) or an HF Llama directory; model.safetensors holds "delta/NAME"
-// (BF16, or 1-bit as above) for each changed backbone tensor and "rmt.memory". A directory without tokenizer files names its
-// tokenizer in "rmt": {"tokenizer": PATH} (relative to the directory, or absolute), else uses the delta base's.
+// (BF16, or 1-bit as above) for each changed backbone tensor and "rmt.memory". A directory without tokenizer
+// files names its tokenizer in "rmt": {"tokenizer": PATH} (relative to the directory, or absolute), else uses the delta base's.
 
 // "encoder" or "decoder": config.json's rmt.variant ("encoder" when absent, the encoder's directories predate it).
 std::string rmt_variant(const std::string& dir);
