@@ -98,6 +98,10 @@ TaskKind parse_task(std::string_view name) {
   throw Error(cat("unknown task '", name, "' (known: ", known, ")"));
 }
 
+bool has_fact_range(TaskKind kind) {
+  return kind == TaskKind::qa1 || kind == TaskKind::qa2 || kind == TaskKind::qa3;
+}
+
 const char* task_name(TaskKind kind) {
   for (auto& t : kTaskNames)
     if (t.kind == kind) return t.name;

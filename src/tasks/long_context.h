@@ -41,6 +41,8 @@ enum class TaskKind { memorize, detect, reasoning, qa1, qa2, qa3, qa4, passkey }
 // names otherwise.
 TaskKind parse_task(std::string_view name);
 const char* task_name(TaskKind kind);
+// qa1-qa3: the tasks whose number of story sentences StoryOptions sets (the others' facts are fixed).
+bool has_fact_range(TaskKind kind);
 
 // The story (facts, question, answer) a task hides, drawn from rng.
 Story make_story(TaskKind kind, Rng& rng, const StoryOptions& opt = {});

@@ -86,7 +86,7 @@ void validate(const RmtTrainConfig& c) {
                                        : "--init: the pretrained Llama (GGUF file or HF directory) is required");
   if (c.facts_min < 0 || c.facts_max < c.facts_min)
     throw Error(cat("--facts-min/--facts-max: need 0 <= min <= max, got ", c.facts_min, ", ", c.facts_max));
-  if (c.facts_max > 0 && c.task != "qa1" && c.task != "qa2" && c.task != "qa3")  // the other tasks' facts are fixed
+  if (c.facts_max > 0 && !tasks::has_fact_range(tasks::parse_task(c.task)))
     throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", c.task));
   if (c.sink_token && c.variant != "decoder") throw Error("--sink-token is for the decoder variant");
   if (c.batch < 1) throw Error("--batch must be at least 1");
@@ -288,10 +288,7 @@ std::string tokenizer_path(const RmtTrainConfig& c) { return c.tokenizer.empty()
 
 tasks::StoryOptions story_options(const RmtTrainConfig& c) {
   tasks::StoryOptions o;
-  if (c.facts_max > 0) {
-    o.qa1_min = o.qa2_min = o.qa3_min = int(std::max<int64_t>(1, c.facts_min));
-    o.qa1_max = o.qa2_max = o.qa3_max = int(c.facts_max);
-  }
+  if (c.facts_max > 0) tasks::set_fact_range(o, int(std::max<int64_t>(1, c.facts_min)), int(c.facts_max));
   return o;
 }
 

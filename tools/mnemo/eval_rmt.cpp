@@ -12,6 +12,7 @@
 #include "eval_verbs.h"
 #include "io/gguf_tokenizer.h"
 #include "memory/rmt_dir.h"
+#include "tasks/long_context.h"
 
 namespace mnemo::cli {
 
@@ -92,10 +93,9 @@ int run_eval_rmt(Args& args) {
     if (facts_max < 1) throw Error(cat("--facts-max must be positive, got ", facts_max));
     if (facts_min < 1) throw Error(cat("--facts-min must be positive, got ", facts_min));
     if (facts_min > facts_max) throw Error(cat("--facts-min ", facts_min, " exceeds --facts-max ", facts_max));
-    if (g.task != "qa1" && g.task != "qa2" && g.task != "qa3")  // the other tasks' facts are fixed
+    if (!tasks::has_fact_range(tasks::parse_task(g.task)))
       throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", g.task));
-    g.story.qa1_min = g.story.qa2_min = g.story.qa3_min = int(facts_min);
-    g.story.qa1_max = g.story.qa2_max = g.story.qa3_max = int(facts_max);
+    tasks::set_fact_range(g.story, int(facts_min), int(facts_max));
   }
 
   const bool decoder = rmt_variant(dir) == "decoder";

@@ -60,15 +60,11 @@ int run_tasks(cli::Args& args) {
   // As in eval rmt: the range is set only with a maximum, so --facts-min alone would be ignored.
   if (args.get("--facts-min") && !args.get("--facts-max")) throw Error("--facts-min needs --facts-max");
   if (args.get("--facts-max")) {
-    using tasks::TaskKind;
-    const TaskKind k = opt.task.task;
-    if (k != TaskKind::qa1 && k != TaskKind::qa2 && k != TaskKind::qa3)
+    if (!tasks::has_fact_range(opt.task.task))
       throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", task));
     if (facts_min < 1 || facts_min > facts_max)
       throw Error(cat("--facts-min/--facts-max: need 1 <= min <= max, got ", facts_min, ", ", facts_max));
-    auto& st = opt.task.story;
-    st.qa1_min = st.qa2_min = st.qa3_min = int(facts_min);
-    st.qa1_max = st.qa2_max = st.qa3_max = int(facts_max);
+    tasks::set_fact_range(opt.task.story, int(facts_min), int(facts_max));
   }
   if (seed < 0) throw Error(cat("--seed must be non-negative, got ", seed));
   opt.seed = uint64_t(seed);
