@@ -7,7 +7,7 @@
 plus the full (T,T) map of the last layer for each captured segment.
 
 Also draws the accuracy grid (trained segments x evaluated segments) from a JSON file of
-{"rows": [{"trained": N, "evaluated": S, "accuracy": a}, ...]} with --grid.
+{"rows": [{"trained": N, "evaluated": S, "accuracy": a}, ...]} with --grid ("segment_tokens": 64 unless given).
 
 Usage: .venv/bin/python bench/rmt_heatmaps.py --attention FILE.json --out DIR [--prefix rmt_reason_] [--grid GRID.json]
 """
@@ -76,8 +76,9 @@ def attention_pictures(path, out, prefix="rmt_"):
 
 
 def grid_picture(path, out, name):
-    rows = json.load(open(path))["rows"]
-    trained = sorted({r["trained"] for r in rows}, key=lambda x: (isinstance(x, str), x))
+    doc = json.load(open(path))
+    rows = doc["rows"]
+    trained = list(dict.fromkeys(r["trained"] for r in rows))  # rows in the file's order: stages, then "7+mixed" ...
     evald = sorted({r["evaluated"] for r in rows})
     g = np.full((len(trained), len(evald)), np.nan)
     for r in rows:
@@ -92,7 +93,7 @@ def grid_picture(path, out, name):
     ax.set_xticklabels(evald)
     ax.set_yticks(range(len(trained)))
     ax.set_yticklabels([str(t) for t in trained])
-    ax.set_xlabel("evaluated segments (64 tokens each)")
+    ax.set_xlabel(f"evaluated segments ({doc.get('segment_tokens', 64)} tokens each)")
     ax.set_ylabel("trained up to (segments)")
     fig.colorbar(im)
     fig.tight_layout()

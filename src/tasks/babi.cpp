@@ -164,11 +164,6 @@ Story make_qa2(Rng& rng, const StoryOptions& opt) {
   }
 }
 
-void set_fact_range(StoryOptions& o, int min, int max) {
-  o.qa1_min = o.qa2_min = o.qa3_min = min;
-  o.qa1_max = o.qa2_max = o.qa3_max = max;
-}
-
 Story make_qa3(Rng& rng, const StoryOptions& opt) {
   MNEMO_CHECK(3 <= opt.qa3_min && opt.qa3_min <= opt.qa3_max, "qa3 story length");
   for (;;) {  // until some object has been carried from one place to another

@@ -42,8 +42,6 @@ struct StoryOptions {
   int qa2_min = 4, qa2_max = 12;
   int qa3_min = 8, qa3_max = 16;
 };
-// Every qa story drawn with min..max sentences (the --facts-min/--facts-max flags; 1 <= min <= max).
-void set_fact_range(StoryOptions& o, int min, int max);
 
 Story make_qa1(Rng& rng, const StoryOptions& opt = {});
 Story make_qa2(Rng& rng, const StoryOptions& opt = {});

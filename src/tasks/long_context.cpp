@@ -98,8 +98,20 @@ TaskKind parse_task(std::string_view name) {
   throw Error(cat("unknown task '", name, "' (known: ", known, ")"));
 }
 
-bool has_fact_range(TaskKind kind) {
-  return kind == TaskKind::qa1 || kind == TaskKind::qa2 || kind == TaskKind::qa3;
+void set_fact_range(StoryOptions& o, TaskKind kind, int64_t min, int64_t max) {
+  int* range[2];
+  int64_t shortest = 0;  // the least the story needs: qa2 a pick-up and a move, qa3 two moves with the object
+  switch (kind) {
+    case TaskKind::qa1: range[0] = &o.qa1_min, range[1] = &o.qa1_max, shortest = 1; break;
+    case TaskKind::qa2: range[0] = &o.qa2_min, range[1] = &o.qa2_max, shortest = 2; break;
+    case TaskKind::qa3: range[0] = &o.qa3_min, range[1] = &o.qa3_max, shortest = 3; break;
+    default: throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", task_name(kind)));
+  }
+  if (min == 0) min = shortest;
+  if (min < shortest || max < min || max > kMaxFacts)
+    throw Error(cat("--facts-min/--facts-max: ", task_name(kind), " needs ", shortest, " <= min <= max <= ", kMaxFacts,
+                    ", got ", min, ", ", max));
+  *range[0] = int(min), *range[1] = int(max);
 }
 
 const char* task_name(TaskKind kind) {

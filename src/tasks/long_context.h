@@ -41,8 +41,11 @@ enum class TaskKind { memorize, detect, reasoning, qa1, qa2, qa3, qa4, passkey }
 // names otherwise.
 TaskKind parse_task(std::string_view name);
 const char* task_name(TaskKind kind);
-// qa1-qa3: the tasks whose number of story sentences StoryOptions sets (the others' facts are fixed).
-bool has_fact_range(TaskKind kind);
+// The --facts-min/--facts-max range of story sentences, drawn uniformly in [min, max], for qa1-qa3 (the other
+// tasks' facts are fixed), set in o after checking it: min 0 = the task's shortest story (qa1 1, qa2 2, qa3 3
+// sentences), at most kMaxFacts. Error naming the flags otherwise.
+constexpr int64_t kMaxFacts = 10000;
+void set_fact_range(StoryOptions& o, TaskKind kind, int64_t min, int64_t max);
 
 // The story (facts, question, answer) a task hides, drawn from rng.
 Story make_story(TaskKind kind, Rng& rng, const StoryOptions& opt = {});

@@ -78,16 +78,20 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
 
 namespace {
 
+tasks::StoryOptions story_options(const RmtTrainConfig& c) {
+  tasks::StoryOptions o;
+  if (c.facts_max != 0) tasks::set_fact_range(o, tasks::parse_task(c.task), c.facts_min, c.facts_max);
+  return o;
+}
+
 void validate(const RmtTrainConfig& c) {
   if (c.variant != "encoder" && c.variant != "decoder")
     throw Error(cat("--variant: '", c.variant, "' is neither encoder nor decoder"));
   if (c.init.empty())
     throw Error(c.variant == "encoder" ? "--init: the pretrained BERT directory to start from is required"
                                        : "--init: the pretrained Llama (GGUF file or HF directory) is required");
-  if (c.facts_min < 0 || c.facts_max < c.facts_min)
-    throw Error(cat("--facts-min/--facts-max: need 0 <= min <= max, got ", c.facts_min, ", ", c.facts_max));
-  if (c.facts_max > 0 && !tasks::has_fact_range(tasks::parse_task(c.task)))
-    throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", c.task));
+  if (c.facts_min != 0 && c.facts_max == 0) throw Error("--facts-min needs --facts-max");
+  story_options(c);  // checks the range
   if (c.sink_token && c.variant != "decoder") throw Error("--sink-token is for the decoder variant");
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
@@ -285,12 +289,6 @@ void save(Run& r) {
 }
 
 std::string tokenizer_path(const RmtTrainConfig& c) { return c.tokenizer.empty() ? c.init : c.tokenizer; }
-
-tasks::StoryOptions story_options(const RmtTrainConfig& c) {
-  tasks::StoryOptions o;
-  if (c.facts_max > 0) tasks::set_fact_range(o, int(std::max<int64_t>(1, c.facts_min)), int(c.facts_max));
-  return o;
-}
 
 void build(Run& r, bool fresh) {
   const RmtTrainConfig& c = r.cfg;

@@ -112,13 +112,30 @@ TEST_F(CliFlags, TrainRmtStopAt) {
   EXPECT_NE(help.find("--max-total-steps"), std::string::npos) << help;
 }
 
+// train rmt checks the qa fact range as eval rmt and tasks generate do, before anything is loaded or written.
+TEST_F(CliFlags, TrainRmtFactsRange) {
+  const std::string out = (scratch() / "rmt-facts").string();
+  const std::string train = "train rmt --init " + kNo + " --out " + out + " --task qa2";
+  expect_error(train + " --facts-min 1 --facts-max 3",
+               "mnemo train: error: --facts-min/--facts-max: qa2 needs 2 <= min <= max <= 10000, got 1, 3");
+  expect_error(train + " --facts-min 2", "mnemo train: error: --facts-min needs --facts-max");
+  expect_error("train rmt --init " + kNo + " --out " + out + " --facts-max 3",
+               "mnemo train: error: --facts-min/--facts-max are for qa1-qa3, not --task memorize");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 // 4. eval rmt: flags that would be ignored or overwritten.
 TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
   const std::string gen = "eval rmt --model " + kNo + " --segments 2";
   expect_error(gen + " --facts-min 2", "mnemo eval: error: --facts-min needs --facts-max");
-  expect_error(gen + " --facts-max 0", "mnemo eval: error: --facts-max must be positive, got 0");
-  expect_error(gen + " --facts-min 0 --facts-max 2", "mnemo eval: error: --facts-min must be positive, got 0");
-  expect_error(gen + " --facts-min 3 --facts-max 2", "mnemo eval: error: --facts-min 3 exceeds --facts-max 2");
+  const std::string range = "mnemo eval: error: --facts-min/--facts-max: ";
+  expect_error(gen + " --task qa1 --facts-max 0", range + "qa1 needs 1 <= min <= max <= 10000, got 1, 0");
+  expect_error(gen + " --task qa1 --facts-min -1 --facts-max 2", range + "qa1 needs 1 <= min <= max <= 10000, got -1, 2");
+  expect_error(gen + " --task qa1 --facts-min 3 --facts-max 2", range + "qa1 needs 1 <= min <= max <= 10000, got 3, 2");
+  expect_error(gen + " --task qa1 --facts-max 10001", range + "qa1 needs 1 <= min <= max <= 10000, got 1, 10001");
+  // qa3's story needs 3 sentences (was an internal check failure); min 0 means the task's shortest story.
+  expect_error(gen + " --task qa3 --facts-min 2 --facts-max 3", range + "qa3 needs 3 <= min <= max <= 10000, got 2, 3");
+  expect_error(gen + " --task qa3 --facts-max 2", range + "qa3 needs 3 <= min <= max <= 10000, got 3, 2");
   expect_error(gen + " --facts-max 2", "mnemo eval: error: --facts-min/--facts-max are for qa1-qa3, not --task memorize");
   expect_error("eval rmt --model " + kNo + " --segments 1,2 --attention-out a.json",
                "mnemo eval: error: --attention-out writes one file: give one --segments value, not 1,2");
@@ -129,7 +146,8 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
     expect_error(file + " " + f, "mnemo eval: error: " + flag + " is for generated samples (--segments), not --data");
   }
   expect_error(file + " --show", "mnemo eval: error: --show is for generated samples (--segments), not --data");
-  // Accepted forms reach the model: --facts-max alone (from 1), one --segments value with --attention-out.
+  // Accepted forms reach the model: --facts-max alone (from qa2's shortest, 2), one --segments value with
+  // --attention-out.
   for (const std::string& ok : {gen + " --task qa2 --facts-max 3", gen + " --attention-out a.json --count 1 --batch 1"})
     expect_error(ok, "mnemo eval: error: " + kNo + ": not a directory");
 }
@@ -175,7 +193,9 @@ TEST_F(CliFlags, TasksGenerateFactsRange) {
   fs::remove(out);
   expect_error(gen + " --task qa1 --facts-min 2", "mnemo tasks: error: --facts-min needs --facts-max");
   expect_error(gen + " --task qa2 --facts-min 3 --facts-max 2",
-               "mnemo tasks: error: --facts-min/--facts-max: need 1 <= min <= max, got 3, 2");
+               "mnemo tasks: error: --facts-min/--facts-max: qa2 needs 2 <= min <= max <= 10000, got 3, 2");
+  expect_error(gen + " --task qa3 --facts-min 1 --facts-max 4",
+               "mnemo tasks: error: --facts-min/--facts-max: qa3 needs 3 <= min <= max <= 10000, got 1, 4");
   expect_error(gen + " --task detect --facts-max 2",
                "mnemo tasks: error: --facts-min/--facts-max are for qa1-qa3, not --task detect");
   EXPECT_FALSE(fs::exists(out));

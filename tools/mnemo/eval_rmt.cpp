@@ -26,8 +26,9 @@ const char kEvalRmtUsage[] =
   --seed S              sample seed (default 0)
   --split NAME          corpus split of the background text (default test)
   --corpus DIR          corpus directory (default data/corpus)
-  --facts-min N         story sentences of qa1-qa3: at least N (default 1; needs --facts-max)
-  --facts-max N         ... at most N (default: each task's own range)
+  --facts-min N         story sentences of qa1-qa3: at least N (default: the shortest story, qa1 1, qa2 2, qa3 3;
+                        needs --facts-max)
+  --facts-max N         ... at most N, <= 10000 (default: each task's own range)
   --batch N             samples per forward (default 8)
   --tokenizer PATH      default: the model directory's, or the one it names
   --attention-out FILE  encoder: attention maps as JSON (one --segments value, --count 1 --batch 1)
@@ -70,7 +71,7 @@ int run_eval_rmt(Args& args) {
   g.batch = args.get_int("--batch", g.batch);
   g.attention_out = args.get_or("--attention-out", "");
   g.attention_first = args.get_int("--attention-first", g.attention_first);
-  const int64_t facts_min = args.get_int("--facts-min", 1), facts_max = args.get_int("--facts-max", 0);
+  const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
   const bool json = args.flag("--json");
   const bool show = args.flag("--show");  // print each generated sample: the fact, where it is, the answer
   args.finish();
@@ -87,16 +88,9 @@ int run_eval_rmt(Args& args) {
   if (!g.attention_out.empty() && seg_list.size() != 1)
     throw Error(cat("--attention-out writes one file: give one --segments value, not ", segs));
   if (g.attention_out.empty() && args.get("--attention-first")) throw Error("--attention-first needs --attention-out");
-  // Alone, --facts-min would be ignored (the range is set only with a maximum); --facts-max alone starts at 1.
+  // Alone, --facts-min would be ignored (the range is set only with a maximum); --facts-max alone starts at the task's shortest story.
   if (args.get("--facts-min") && !args.get("--facts-max")) throw Error("--facts-min needs --facts-max");
-  if (args.get("--facts-max")) {
-    if (facts_max < 1) throw Error(cat("--facts-max must be positive, got ", facts_max));
-    if (facts_min < 1) throw Error(cat("--facts-min must be positive, got ", facts_min));
-    if (facts_min > facts_max) throw Error(cat("--facts-min ", facts_min, " exceeds --facts-max ", facts_max));
-    if (!tasks::has_fact_range(tasks::parse_task(g.task)))
-      throw Error(cat("--facts-min/--facts-max are for qa1-qa3, not --task ", g.task));
-    tasks::set_fact_range(g.story, int(facts_min), int(facts_max));
-  }
+  if (args.get("--facts-max")) tasks::set_fact_range(g.story, tasks::parse_task(g.task), facts_min, facts_max);
 
   const bool decoder = rmt_variant(dir) == "decoder";
   std::unique_ptr<RmtEncoder> encoder;

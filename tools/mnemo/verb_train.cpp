@@ -27,8 +27,9 @@ constexpr const char* kRmtUsage =
   --tokenizer PATH      default: --init's
   --task NAME           training task (default memorize)
   --corpus DIR          background text (default data/corpus)
-  --facts-min N         story sentences of qa1-qa3, with --facts-max (default: the task's range)
-  --facts-max N
+  --facts-min N         story sentences of qa1-qa3: at least N (default: the shortest story, qa1 1, qa2 2, qa3 3;
+                        needs --facts-max)
+  --facts-max N         ... at most N, <= 10000 (default: each task's own range)
   --mem N               memory tokens (default 10)
   --segment-tokens N    text tokens per segment (default 64)
   --sink-token          decoder: open every segment with the backbone's BOS
