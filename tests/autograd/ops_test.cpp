@@ -196,6 +196,14 @@ TEST(Tape, InferenceRecordsNothingAndArenaIsReused) {
   Var out = ag::linear(tr, Var{x, {}}, ps.var(tr, 0), Var{});
   for (int k = 0; k < 40; ++k) out = ag::tanh(tr, out);
   EXPECT_EQ(tr.arena_bytes(), held) << "a pass of the same shapes must not grow the arena";
+
+  // A big pass holds about what it uses: blocks stop doubling at 256 MiB (doubling, 640 MiB of values held
+  // 1,261 MiB of blocks). alloc() does not touch the memory, so this reserves address space only.
+  Tape big(Tape::Mode::Inference);
+  const int64_t chunk = int64_t(20) << 18;  // 20 MiB of floats
+  for (int k = 0; k < 32; ++k) big.alloc({chunk});
+  const size_t used = size_t(32) * size_t(chunk) * sizeof(float);
+  EXPECT_LE(big.arena_bytes(), used + (size_t(512) << 20)) << "used " << used;
 }
 
 TEST(Tape, ReleaseKeepsOneValueAndReusesTheRest) {
