@@ -192,6 +192,16 @@ std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, con
   Json j = read_config(bert_dir);
   const std::string cpath = join_path(bert_dir, "config.json");
   if (model_type_of(j, cpath) != "bert") throw Error(cat(cpath, ": not a BERT model (the RMT encoder needs one)"));
+  if (j.find("rmt")) {  // a trained RMT, full or a delta (a shipped model): go on from its weights and memory
+    auto model = load_rmt(bert_dir);
+    const RmtConfig& have = model->config();
+    if (have.num_mem_tokens != rmt.num_mem_tokens || have.segment_tokens != rmt.segment_tokens ||
+        have.labels != rmt.labels)
+      throw Error(cat(cpath, ": this RMT has ", have.num_mem_tokens, " memory tokens, ", have.segment_tokens,
+                      " tokens a segment and ", have.labels.size(), " labels; the run asks for ", rmt.num_mem_tokens,
+                      ", ", rmt.segment_tokens, " and ", rmt.labels.size(), " (--mem, --segment-tokens, --task)"));
+    return model;
+  }
   BertConfig bc = BertConfig::from_json(j, cpath);
   bc.head = BertHead::SequenceClassification;
   bc.num_labels = int64_t(rmt.labels.size());
@@ -200,11 +210,6 @@ std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, con
   model->backbone().init_random(seed);
   load_base(*model, bert_dir);
   model->init_memory(seed + 1);
-  // Starting from a trained RMT directory (a full one: it is also a BERT directory): keep its memory too.
-  SafetensorsFile file(join_path(bert_dir, "model.safetensors"));
-  Parameter& mem = model->memory_params()[0];
-  if (file.contains(mem.name) && file.entry(mem.name).shape == mem.value.shape())
-    mem.value.copy_from(file.tensor(mem.name, mem.value.shape()));
   return model;
 }
 

@@ -26,8 +26,9 @@ namespace mnemo {
 std::unique_ptr<RmtEncoder> load_rmt(const std::string& dir);
 
 // A fresh RMT on a pretrained BERT directory (BertModel or BertFor*; its encoder and pooler are used; the
-// classifier and the initial memory are initialised from `seed`). A full RMT directory works too: its classifier
-// and rmt.memory are kept (continue a finished run with a new curriculum, fresh optimizer).
+// classifier and the initial memory are initialised from `seed`). A trained RMT directory works too, full or a
+// delta: its classifier and rmt.memory are kept (continue a finished run with a new curriculum, fresh optimizer);
+// its memory size, segment length and labels must be the run's.
 std::unique_ptr<RmtEncoder> rmt_from_pretrained(const std::string& bert_dir, const RmtConfig& rmt, uint64_t seed);
 
 // Write the full form (config.json + model.safetensors) into DIR, each file atomically.

@@ -320,6 +320,26 @@ TEST(RmtDir, InitFromAFinishedRmtKeepsEverything) {
   EXPECT_EQ(n->memory_params()[0].value.to_vector(), m->memory_params()[0].value.to_vector());
   RmtBatch b = tiny_batch(2, 3, 62);
   EXPECT_EQ(loss_of(*m, b), loss_of(*n, b));
+  // A delta directory (how models/ ships them) starts a run as load_rmt reads it: base + deltas, memory.
+  save_model_dir(root + "/init-base", m->backbone());
+  auto tuned = tiny_model(61);
+  for (auto& p : tuned->backbone().params().all())
+    if (p.name.find("layer.1.output.dense") != std::string::npos)
+      for (int64_t i = 0; i < p.value.numel(); ++i) p.value[i] += 0.01f * float(i % 7);
+  save_rmt_delta(root + "/init-delta", *tuned, root + "/init-base", "../init-base");
+  auto d = rmt_from_pretrained(root + "/init-delta", tiny_rmt(), 99);
+  EXPECT_EQ(loss_of(*load_rmt(root + "/init-delta"), b), loss_of(*d, b));
+  EXPECT_NEAR(loss_of(*tuned, b), loss_of(*d, b), 1e-3);  // BF16 deltas
+  EXPECT_NE(loss_of(*m, b), loss_of(*d, b));
+  // A trained RMT of another shape cannot start the run: one error naming its config.
+  RmtConfig other = tiny_rmt();
+  other.num_mem_tokens += 1;
+  try {
+    rmt_from_pretrained(root + "/init-delta", other, 99);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("init-delta/config.json: this RMT has"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RmtDir, InitFromAMaskedLmBertStartsAFreshPooler) {
