@@ -97,6 +97,10 @@ void validate(const RmtTrainConfig& c) {
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
   if (!(c.lr > 0)) throw Error("--lr must be positive");
   if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
+  // A stage ends only at an evaluation: --max-steps 10 with --eval-every 50 would run 50 steps.
+  for (auto [flag, n] : {std::pair{"--min-steps", c.curriculum.min_steps}, {"--max-steps", c.curriculum.max_steps}})
+    if (n % c.eval_every != 0)
+      throw Error(cat(flag, " ", n, " is checked at evaluations: make it a multiple of --eval-every ", c.eval_every));
   if (c.val_count < 1 || c.val_batch < 1) throw Error("--val-count and --val-batch must be at least 1");
   if (c.warmup < 0) throw Error("--warmup must be >= 0");
   c.curriculum.validate();

@@ -112,8 +112,9 @@ TEST_F(CliFlags, TrainRmtStopAt) {
   EXPECT_NE(help.find("--max-total-steps"), std::string::npos) << help;
 }
 
-// train rmt checks the qa fact range as eval rmt and tasks generate do, before anything is loaded or written.
-TEST_F(CliFlags, TrainRmtFactsRange) {
+// train rmt checks the qa fact range as eval rmt and tasks generate do, and the curriculum's step bounds, before
+// anything is loaded or written.
+TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
   const std::string out = (scratch() / "rmt-facts").string();
   const std::string train = "train rmt --init " + kNo + " --out " + out + " --task qa2";
   expect_error(train + " --facts-min 1 --facts-max 3",
@@ -121,6 +122,9 @@ TEST_F(CliFlags, TrainRmtFactsRange) {
   expect_error(train + " --facts-min 2", "mnemo train: error: --facts-min needs --facts-max");
   expect_error("train rmt --init " + kNo + " --out " + out + " --facts-max 3",
                "mnemo train: error: --facts-min/--facts-max are for qa1-qa3, not --task memorize");
+  // Stages end at evaluations, so their step bounds must fall on one.
+  expect_error("train rmt --init " + kNo + " --out " + out + " --eval-every 50 --min-steps 10 --max-steps 100",
+               "mnemo train: error: --min-steps 10 is checked at evaluations: make it a multiple of --eval-every 50");
   EXPECT_FALSE(fs::exists(out));
 }
 
