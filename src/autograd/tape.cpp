@@ -32,8 +32,8 @@ void* Tape::alloc_bytes(size_t bytes) {
     // decoder step (19 GB of activations) with 35 GB of blocks, and a later pass that skipped a block's tail faulted
     // in enough of the last one for the kernel to kill the run. Capped, the space held but never used is one block.
     constexpr size_t kMaxBlock = size_t(256) << 20;
-    size_t want = std::max<size_t>(bytes, blocks_.empty() ? (size_t(1) << 20) : std::min(blocks_.back()->size * 2, kMaxBlock));
-    blocks_.push_back(std::make_shared<Block>(want));
+    const size_t next = blocks_.empty() ? (size_t(1) << 20) : std::min(blocks_.back()->size * 2, kMaxBlock);
+    blocks_.push_back(std::make_shared<Block>(std::max(bytes, next)));
     cur_ = blocks_.size() - 1, used_ = 0;
   }
   void* p = blocks_[cur_]->data + used_;

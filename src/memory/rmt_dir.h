@@ -51,7 +51,8 @@ std::string strip_bert_prefix(const std::string& name);
 // Delta form: "rmt": {"delta_of": BASE, "delta_of_bytes": N} where BASE is the Llama the model was fine-tuned
 // from — a GGUF file (dequantized to fp32 at load) or an HF Llama directory; model.safetensors holds "delta/NAME"
 // (BF16, or 1-bit as above) for each changed backbone tensor and "rmt.memory". A directory without tokenizer
-// files names its tokenizer in "rmt": {"tokenizer": PATH} (relative to the directory, or absolute), else uses the delta base's.
+// files names its tokenizer in "rmt": {"tokenizer": PATH} (relative to the directory, or absolute), else uses the
+// delta base's.
 
 // "encoder" or "decoder": config.json's rmt.variant ("encoder" when absent, the encoder's directories predate it).
 std::string rmt_variant(const std::string& dir);

@@ -134,7 +134,8 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
   expect_error(gen + " --facts-min 2", "mnemo eval: error: --facts-min needs --facts-max");
   const std::string range = "mnemo eval: error: --facts-min/--facts-max: ";
   expect_error(gen + " --task qa1 --facts-max 0", range + "qa1 needs 1 <= min <= max <= 10000, got 1, 0");
-  expect_error(gen + " --task qa1 --facts-min -1 --facts-max 2", range + "qa1 needs 1 <= min <= max <= 10000, got -1, 2");
+  expect_error(gen + " --task qa1 --facts-min -1 --facts-max 2",
+               range + "qa1 needs 1 <= min <= max <= 10000, got -1, 2");
   expect_error(gen + " --task qa1 --facts-min 3 --facts-max 2", range + "qa1 needs 1 <= min <= max <= 10000, got 3, 2");
   expect_error(gen + " --task qa1 --facts-max 10001", range + "qa1 needs 1 <= min <= max <= 10000, got 1, 10001");
   // qa3's story needs 3 sentences (was an internal check failure); min 0 means the task's shortest story.

@@ -88,7 +88,8 @@ int run_eval_rmt(Args& args) {
   if (!g.attention_out.empty() && seg_list.size() != 1)
     throw Error(cat("--attention-out writes one file: give one --segments value, not ", segs));
   if (g.attention_out.empty() && args.get("--attention-first")) throw Error("--attention-first needs --attention-out");
-  // Alone, --facts-min would be ignored (the range is set only with a maximum); --facts-max alone starts at the task's shortest story.
+  // Alone, --facts-min would be ignored (the range is set only with a maximum); --facts-max alone starts at the
+  // task's shortest story.
   if (args.get("--facts-min") && !args.get("--facts-max")) throw Error("--facts-min needs --facts-max");
   if (args.get("--facts-max")) tasks::set_fact_range(g.story, tasks::parse_task(g.task), facts_min, facts_max);
 
