@@ -39,6 +39,9 @@ struct RmtTrainConfig {
   int64_t num_mem_tokens = 10, segment_tokens = 64;
   bool sink_token = false;  // decoder: open every segment with the backbone's BOS (memory/rmt_decoder.h sink_id)
   int64_t batch = 32, bptt_depth = 0;
+  // Gaussian noise on the memory between training segments, in units of the memory's RMS (memory/rmt_ops.h
+  // MemoryNoise); 0 = none. Validation and inference never add it.
+  double memory_noise = 0;
   double lr = 1e-4, clip = 1.0;
   int64_t warmup = 50;
   bool freeze_embeddings = true;  // word embeddings stay pretrained (and out of the stored delta)

@@ -35,6 +35,8 @@ constexpr const char* kRmtUsage =
   --sink-token          decoder: open every segment with the backbone's BOS
   --batch N             samples per step (default 32)
   --bptt-depth N        backpropagate through the last N segments (default 0: all)
+  --memory-noise X      add Gaussian noise of X times the memory's RMS to the memory between training
+                        segments, so long holds learn to pull deviations back (default 0: none)
   --lr X                learning rate (default 1e-4)
   --clip X              gradient-norm clip (default 1.0)
   --warmup N            warmup steps (default 50)
@@ -152,6 +154,7 @@ int run_train_rmt(cli::Args& args) {
     c.sink_token = args.flag("--sink-token");
     c.batch = args.get_int("--batch", c.batch);
     c.bptt_depth = args.get_int("--bptt-depth", c.bptt_depth);
+    c.memory_noise = args.get_double("--memory-noise", c.memory_noise);
     c.lr = args.get_double("--lr", c.lr);
     c.clip = args.get_double("--clip", c.clip);
     c.warmup = args.get_int("--warmup", c.warmup);
