@@ -221,7 +221,7 @@ RmtEvalResult eval_generated(const Tokenizer& tok, const RmtGenerateOptions& opt
   Progress bar(cat("eval rmt S=", opt.segments), opt.count);
   for (int64_t i = 0; i < opt.count; ++i) {
     Rng rng = tasks::sample_rng(opt.seed, i);  // sample i is the i-th record of `mnemo tasks generate --seed`
-    auto bg = tasks::make_background(kind, &docs, rng);
+    auto bg = tasks::make_background(kind, &docs, rng, opt.distractors);
     tasks::TaskOptions to;
     to.task = kind;
     to.length_tokens = opt.segments * L;

@@ -54,6 +54,7 @@ struct RmtGenerateOptions {
   std::string split = "test", corpus_dir = "data/corpus";
   int64_t batch = 8;
   tasks::StoryOptions story;  // fact counts of qa1..qa3
+  double distractors = 0;     // places named in the background (tasks::DistractorBackground's rate)
   // Attention maps (batch 1, count 1): every layer's probabilities averaged over heads, for the first
   // `attention_first` segments and the last one, with the segment's tokens, written as JSON to `attention_out`
   // (bench/rmt_heatmaps.py draws them).

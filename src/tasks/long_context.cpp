@@ -151,6 +151,36 @@ std::string_view CorpusBackground::next() {
   return sentences_[sent_++];
 }
 
+DistractorBackground::DistractorBackground(std::unique_ptr<Background> inner, double rate, uint64_t seed)
+    : inner_(std::move(inner)), rate_(rate), rng_(seed) {
+  if (!(rate >= 0 && rate <= 1)) throw Error(cat("distractor rate must be in [0, 1], got ", rate));
+}
+
+std::string_view DistractorBackground::next() {
+  std::string_view s = inner_->next();
+  if (!(rng_.uniform() < rate_)) return s;
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  std::vector<std::pair<size_t, size_t>> words;  // [begin, end) of each word of 3+ letters
+  for (size_t i = 0; i < s.size();) {
+    if (!letter(s[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < s.size() && letter(s[j])) ++j;
+    if (j - i >= 3) words.emplace_back(i, j);
+    i = j;
+  }
+  if (words.empty()) return s;
+  auto [b, e] = words[size_t(rng_.below(words.size()))];
+  std::string place = kLocations[size_t(rng_.below(kLocations.size()))];
+  if (s[b] >= 'A' && s[b] <= 'Z') place[0] = char(place[0] - 'a' + 'A');
+  edited_.assign(s.substr(0, b));
+  edited_ += place;
+  edited_ += s.substr(e);
+  return edited_;
+}
+
 std::string_view FillerBackground::next() {
   std::string_view s = kPasskeyFiller[i_];
   i_ = (i_ + 1) % kPasskeyFiller.size();
@@ -265,12 +295,15 @@ Rng sample_rng(uint64_t seed, int64_t index) {
   return Rng(k ^ (uint64_t(index) * 0x9E3779B97F4A7C15ull));
 }
 
-std::unique_ptr<Background> make_background(TaskKind kind, const std::vector<CorpusDocument>* docs, Rng& rng) {
+std::unique_ptr<Background> make_background(TaskKind kind, const std::vector<CorpusDocument>* docs, Rng& rng,
+                                            double distractors) {
   if (kind == TaskKind::passkey) return std::make_unique<FillerBackground>();
   MNEMO_CHECK(docs && !docs->empty(), "corpus background needs documents");
   size_t doc = size_t(rng.below(docs->size()));
   size_t sentence = size_t(rng.below(1u << 30));
-  return std::make_unique<CorpusBackground>(*docs, doc, sentence);
+  auto bg = std::make_unique<CorpusBackground>(*docs, doc, sentence);
+  if (distractors == 0) return bg;
+  return std::make_unique<DistractorBackground>(std::move(bg), distractors, rng.next_u64());
 }
 
 Json record_fields(const SampleInfo& info, const GenerateOptions& opt, int64_t index) {
@@ -295,6 +328,7 @@ Json record_fields(const SampleInfo& info, const GenerateOptions& opt, int64_t i
   r["fact_positions"] = pos;
   r["fact_byte_offsets"] = off;
   r["supporting"] = sup;
+  if (opt.task.distractors > 0) r["distractors"] = opt.task.distractors;
   r["split"] = opt.task.task == TaskKind::passkey ? std::string("filler") : opt.split;
   r["tokenizer"] = opt.tokenizer_name;
   r["seed"] = int64_t(opt.seed);
@@ -309,7 +343,7 @@ std::vector<TaskRecord> generate_samples(const Tokenizer& tok, const GenerateOpt
   std::vector<TaskRecord> out;
   for (int64_t i = 0; i < opt.count; ++i) {
     Rng rng = sample_rng(opt.seed, i);
-    auto bg = make_background(opt.task.task, &docs, rng);
+    auto bg = make_background(opt.task.task, &docs, rng, opt.task.distractors);
     TaskSample s = build_sample(tok, opt.task, rng, *bg);
     TaskRecord rec;
     rec.input = std::move(s.input);
@@ -335,7 +369,7 @@ int64_t write_task_file(const std::string& path, const Tokenizer& tok, const Gen
     };
     for (int64_t i = 0; i < opt.count; ++i) {
       Rng rng = sample_rng(opt.seed, i);
-      auto bg = make_background(opt.task.task, &docs, rng);
+      auto bg = make_background(opt.task.task, &docs, rng, opt.task.distractors);
       os << "{\"input\": \"";
       SampleInfo info = build_sample(tok, opt.task, rng, *bg, sink);
       Json r = record_fields(info, opt, i);

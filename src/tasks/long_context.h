@@ -69,6 +69,22 @@ class CorpusBackground : public Background {
   std::vector<std::string_view> sentences_;  // of docs_[doc_]
 };
 
+// Another background with places named outside any fact: each sentence, with probability `rate`, has one of its
+// words (a run of 3+ ASCII letters) replaced by a random place of kLocations, capitalised like the word. Real text
+// names places too ("At kitchen tables across our country"); a model that must notice a fact wherever it comes
+// learns from these not to take a mere mention for one. For training; evaluation reads the corpus as it is.
+class DistractorBackground : public Background {
+ public:
+  DistractorBackground(std::unique_ptr<Background> inner, double rate, uint64_t seed);
+  std::string_view next() override;
+
+ private:
+  std::unique_ptr<Background> inner_;
+  double rate_;
+  Rng rng_;
+  std::string edited_;  // the sentence last returned, when it was edited
+};
+
 // llama.cpp's passkey filler, cycled.
 class FillerBackground : public Background {
  public:
@@ -86,6 +102,7 @@ struct TaskOptions {
   bool question_in_length = false;
   int64_t segments = 0, segment_tokens = 0;  // recorded in the sample when the length was given in segments
   StoryOptions story;
+  double distractors = 0;  // DistractorBackground's rate per background sentence (0 = the corpus as it is)
   int64_t verify_limit = int64_t(1) << 16;  // re-encode the whole input when N <= this
 };
 
@@ -125,9 +142,11 @@ struct GenerateOptions {
 };
 
 // The generator of sample `index` of a file made with `seed` (independent of count, so a longer file extends a
-// shorter one), and the background it reads.
+// shorter one), and the background it reads (with distractors > 0, wrapped in a DistractorBackground seeded
+// from rng).
 Rng sample_rng(uint64_t seed, int64_t index);
-std::unique_ptr<Background> make_background(TaskKind kind, const std::vector<CorpusDocument>* docs, Rng& rng);
+std::unique_ptr<Background> make_background(TaskKind kind, const std::vector<CorpusDocument>* docs, Rng& rng,
+                                            double distractors = 0);
 
 // The fields a task file stores beside "input" (question, target, task, positions, ...), in file order.
 Json record_fields(const SampleInfo& info, const GenerateOptions& opt, int64_t index);

@@ -39,6 +39,7 @@ Json RmtTrainConfig::to_json() const {
   j["batch"] = batch;
   j["bptt_depth"] = bptt_depth;
   j["memory_noise"] = memory_noise;
+  j["distractors"] = distractors;
   j["lr"] = lr;
   j["clip"] = clip;
   j["warmup"] = warmup;
@@ -66,6 +67,7 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
   c.batch = j.int_or("batch", c.batch);
   c.bptt_depth = j.int_or("bptt_depth", c.bptt_depth);
   c.memory_noise = j.number_or("memory_noise", c.memory_noise);
+  c.distractors = j.number_or("distractors", c.distractors);
   c.lr = j.number_or("lr", c.lr);
   c.clip = j.number_or("clip", c.clip);
   c.warmup = j.int_or("warmup", c.warmup);
@@ -99,6 +101,8 @@ void validate(const RmtTrainConfig& c) {
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
   if (!(c.memory_noise >= 0 && c.memory_noise <= 10))
     throw Error(cat("--memory-noise must be between 0 and 10 (the memory's RMS units), got ", c.memory_noise));
+  if (!(c.distractors >= 0 && c.distractors <= 1))
+    throw Error(cat("--distractors must be a probability in [0, 1], got ", c.distractors));
   if (!(c.lr > 0)) throw Error("--lr must be positive");
   if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
   // A stage ends only at an evaluation: --max-steps 10 with --eval-every 50 would run 50 steps.
@@ -115,8 +119,8 @@ void validate(const RmtTrainConfig& c) {
 class Sampler {
  public:
   Sampler(const Tokenizer& tok, std::vector<tasks::CorpusDocument> docs, tasks::TaskKind kind, int64_t L,
-          tasks::StoryOptions story)
-      : tok_(tok), docs_(std::move(docs)), kind_(kind), L_(L), story_(story) {}
+          tasks::StoryOptions story, double distractors)
+      : tok_(tok), docs_(std::move(docs)), kind_(kind), L_(L), story_(story), distractors_(distractors) {}
 
   RmtBatch batch(Rng& rng, int64_t B, int64_t S) {
     RmtBatch b;
@@ -131,7 +135,7 @@ class Sampler {
       opt.question_in_length = true;
       opt.segments = S, opt.segment_tokens = L_;
       opt.story = story_;
-      auto bg = tasks::make_background(kind_, &docs_, rng);
+      auto bg = tasks::make_background(kind_, &docs_, rng, distractors_);
       tasks::TaskSample smp = tasks::build_sample(tok_, opt, rng, *bg);
       std::vector<int32_t> ids = tok_.encode(smp.input + " " + smp.info.question);
       MNEMO_CHECK(int64_t(ids.size()) == S * L_, "task builder made ", ids.size(), " tokens, asked for ", S * L_);
@@ -149,6 +153,7 @@ class Sampler {
   tasks::TaskKind kind_;
   int64_t L_;
   tasks::StoryOptions story_;
+  double distractors_;
 };
 
 // What the training loop needs from an RMT variant: its parameters, one forward (and backward, on a recording
@@ -311,9 +316,10 @@ void build(Run& r, bool fresh) {
   r.opt_m = std::make_unique<AdamW>(r.model->memory(), ac);
   const tasks::TaskKind kind = tasks::parse_task(c.task);
   const tasks::StoryOptions story = story_options(c);
-  r.train = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "train"), kind, c.segment_tokens, story);
+  r.train = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "train"), kind, c.segment_tokens, story,
+                                      c.distractors);
   r.val = std::make_unique<Sampler>(*r.tok, tasks::load_split(c.corpus_dir, "validation"), kind, c.segment_tokens,
-                                    story);
+                                    story, c.distractors);
   if (fresh) {
     r.rng.seed_with(c.seed);
     r.cur = std::make_unique<Curriculum>(c.curriculum);

@@ -42,6 +42,9 @@ struct RmtTrainConfig {
   // Gaussian noise on the memory between training segments, in units of the memory's RMS (memory/rmt_ops.h
   // MemoryNoise); 0 = none. Validation and inference never add it.
   double memory_noise = 0;
+  // Places named in the background of training and validation samples (tasks::DistractorBackground's rate per
+  // sentence): teaches the memory not to take a mere mention for a fact. 0 = the corpus as it is.
+  double distractors = 0;
   double lr = 1e-4, clip = 1.0;
   int64_t warmup = 50;
   bool freeze_embeddings = true;  // word embeddings stay pretrained (and out of the stored delta)

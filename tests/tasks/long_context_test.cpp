@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <set>
 
 #include "base/error.h"
@@ -99,6 +100,69 @@ TEST(LongContext, ExactLengthsEveryTaskEveryTokenizer) {
             EXPECT_EQ(s.input.rfind("There is an important info hidden", 0), 0u);
           }
         }
+      }
+    }
+  }
+}
+
+// Distractors name places outside the facts: at rate 1 every sentence with a word of 3+ letters has one such word
+// replaced by a place, capitalised like it; at rate 0 the background is the corpus; samples stay exact.
+TEST(LongContext, DistractorsNamePlacesOutsideTheFacts) {
+  auto runs_of_letters = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : s + " ") {
+      if (std::isalpha(static_cast<unsigned char>(c))) {
+        cur += c;
+      } else if (!cur.empty()) {
+        out.push_back(cur);
+        cur.clear();
+      }
+    }
+    return out;
+  };
+  Rng a = sample_rng(3, 0), b = sample_rng(3, 0);
+  auto plain = make_background(TaskKind::detect, &test_docs(), a);
+  auto edited = make_background(TaskKind::detect, &test_docs(), b, 1.0);
+  int changed = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string p(plain->next()), e(edited->next());
+    const auto pw = runs_of_letters(p), ew = runs_of_letters(e);
+    ASSERT_EQ(pw.size(), ew.size()) << p << " | " << e;
+    int diff = 0;
+    for (size_t k = 0; k < pw.size(); ++k) {
+      if (pw[k] == ew[k]) continue;
+      ++diff;
+      EXPECT_GE(pw[k].size(), 3u);
+      std::string lower = ew[k];
+      lower[0] = char(std::tolower(static_cast<unsigned char>(lower[0])));
+      EXPECT_GE(location_index(lower), 0) << ew[k];
+      EXPECT_EQ(bool(std::isupper(static_cast<unsigned char>(pw[k][0]))),
+                bool(std::isupper(static_cast<unsigned char>(ew[k][0]))));
+    }
+    EXPECT_LE(diff, 1) << p << " | " << e;
+    changed += diff;
+  }
+  EXPECT_GT(changed, 150);  // a few sentences have no 3-letter word, or had the place already
+  EXPECT_NE(error_of([&] { DistractorBackground(std::move(plain), 1.5, 1); }).find("distractor rate"),
+            std::string::npos);
+  // Rate 0 is the corpus; a rate in between keeps every sample exact in length with its facts and answer.
+  for (const auto& [name, tok] : all_tokenizers()) {
+    for (double rate : {0.0, 0.5}) {
+      SCOPED_TRACE(cat(name, " distractors ", rate));
+      TaskOptions opt;
+      opt.task = TaskKind::qa2;
+      opt.length_tokens = 777;
+      opt.question_in_length = true;
+      Rng r0 = sample_rng(8, 1), r1 = sample_rng(8, 1);
+      auto bg0 = make_background(opt.task, &test_docs(), r0);
+      auto bg1 = make_background(opt.task, &test_docs(), r1, rate);
+      const TaskSample s0 = build_sample(*tok, opt, r0, *bg0), s1 = build_sample(*tok, opt, r1, *bg1);
+      check_sample(*tok, opt, s1);
+      if (rate == 0) {
+        EXPECT_EQ(s1.input, s0.input);
+      } else {
+        EXPECT_NE(s1.input, s0.input);
       }
     }
   }

@@ -112,8 +112,8 @@ TEST_F(CliFlags, TrainRmtStopAt) {
   EXPECT_NE(help.find("--max-total-steps"), std::string::npos) << help;
 }
 
-// train rmt checks the qa fact range as eval rmt and tasks generate do, the curriculum's step bounds and the memory
-// noise, before anything is loaded or written.
+// train rmt checks the qa fact range as eval rmt and tasks generate do, the curriculum's step bounds, the memory
+// noise and the distractor rate, before anything is loaded or written.
 TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
   const std::string out = (scratch() / "rmt-facts").string();
   const std::string train = "train rmt --init " + kNo + " --out " + out + " --task qa2";
@@ -127,6 +127,8 @@ TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
                "mnemo train: error: --min-steps 10 is checked at evaluations: make it a multiple of --eval-every 50");
   expect_error("train rmt --init " + kNo + " --out " + out + " --memory-noise -0.5",
                "mnemo train: error: --memory-noise must be between 0 and 10 (the memory's RMS units), got -0.5");
+  expect_error("train rmt --init " + kNo + " --out " + out + " --distractors 1.5",
+               "mnemo train: error: --distractors must be a probability in [0, 1], got 1.5");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -148,7 +150,8 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
                "mnemo eval: error: --attention-out writes one file: give one --segments value, not 1,2");
   expect_error(gen + " --attention-first 2", "mnemo eval: error: --attention-first needs --attention-out");
   const std::string file = "eval rmt --model " + kNo + " --data " + kNo + ".jsonl";
-  for (const char* f : {"--attention-out a.json", "--task qa1", "--count 4", "--seed 1", "--facts-max 2"}) {
+  for (const char* f : {"--attention-out a.json", "--task qa1", "--count 4", "--seed 1", "--facts-max 2",
+                        "--distractors 0.1"}) {
     const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
     expect_error(file + " " + f, "mnemo eval: error: " + flag + " is for generated samples (--segments), not --data");
   }
@@ -205,6 +208,8 @@ TEST_F(CliFlags, TasksGenerateFactsRange) {
                "mnemo tasks: error: --facts-min/--facts-max: qa3 needs 3 <= min <= max <= 10000, got 1, 4");
   expect_error(gen + " --task detect --facts-max 2",
                "mnemo tasks: error: --facts-min/--facts-max are for qa1-qa3, not --task detect");
+  expect_error(gen + " --task detect --distractors -0.1",
+               "mnemo tasks: error: --distractors must be a probability in [0, 1], got -0.1");
   EXPECT_FALSE(fs::exists(out));
 }
 

@@ -29,6 +29,8 @@ const char kEvalRmtUsage[] =
   --facts-min N         story sentences of qa1-qa3: at least N (default: the shortest story, qa1 1, qa2 2, qa3 3;
                         needs --facts-max)
   --facts-max N         ... at most N, <= 10000 (default: each task's own range)
+  --distractors X       name a random place in each background sentence with probability X (default 0:
+                        the corpus as it is)
   --batch N             samples per forward (default 8)
   --tokenizer PATH      default: the model directory's, or the one it names
   --attention-out FILE  encoder: attention maps as JSON (one --segments value, --count 1 --batch 1)
@@ -69,6 +71,7 @@ int run_eval_rmt(Args& args) {
   g.split = args.get_or("--split", g.split);
   g.corpus_dir = args.get_or("--corpus", g.corpus_dir);
   g.batch = args.get_int("--batch", g.batch);
+  g.distractors = args.get_double("--distractors", g.distractors);
   g.attention_out = args.get_or("--attention-out", "");
   g.attention_first = args.get_int("--attention-first", g.attention_first);
   const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
@@ -80,9 +83,11 @@ int run_eval_rmt(Args& args) {
   // Flags of generated samples only: a task file has its own stories, so with --data they would be ignored.
   if (data)
     for (const char* f : {"--task", "--count", "--seed", "--split", "--corpus", "--facts-min", "--facts-max",
-                          "--attention-out", "--attention-first"})
+                          "--distractors", "--attention-out", "--attention-first"})
       if (args.get(f)) throw Error(cat(f, " is for generated samples (--segments), not --data"));
   if (data && show) throw Error("--show is for generated samples (--segments), not --data");
+  if (!(g.distractors >= 0 && g.distractors <= 1))
+    throw Error(cat("--distractors must be a probability in [0, 1], got ", g.distractors));
   const std::vector<int64_t> seg_list = data ? std::vector<int64_t>{} : parse_list(segs, "--segments");
   // Each value's map would overwrite the last one's in the one file.
   if (!g.attention_out.empty() && seg_list.size() != 1)

@@ -22,6 +22,7 @@ constexpr const char* kUsage =
   --segments S          or S segments of --segment-tokens T tokens, the question ending the last
   --segment-tokens T
   --question-in-length  see --length (always so with --segments)
+  --distractors X       name a random place in each background sentence with probability X (default 0)
   --tokenizer PATH      the tokenizer lengths are measured in (required)
   --out FILE.jsonl      the task file to write (required)
   --count K             samples (default 1)
@@ -50,6 +51,7 @@ int run_tasks(cli::Args& args) {
   opt.corpus_dir = args.get_or("--corpus", opt.corpus_dir);
   const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
   bool q_in_len = args.flag("--question-in-length");
+  opt.task.distractors = args.get_double("--distractors", 0);
   bool json = args.flag("--json");
   auto pos = args.positionals();
   args.finish();
@@ -62,6 +64,8 @@ int run_tasks(cli::Args& args) {
   if (args.get("--facts-min") && !args.get("--facts-max")) throw Error("--facts-min needs --facts-max");
   if (args.get("--facts-max")) tasks::set_fact_range(opt.task.story, opt.task.task, facts_min, facts_max);
   if (seed < 0) throw Error(cat("--seed must be non-negative, got ", seed));
+  if (!(opt.task.distractors >= 0 && opt.task.distractors <= 1))
+    throw Error(cat("--distractors must be a probability in [0, 1], got ", opt.task.distractors));
   opt.seed = uint64_t(seed);
   if (opt.count <= 0) throw Error(cat("--count must be positive, got ", opt.count));
   if (segments != 0 || seg_tokens != 0) {

@@ -37,6 +37,8 @@ constexpr const char* kRmtUsage =
   --bptt-depth N        backpropagate through the last N segments (default 0: all)
   --memory-noise X      add Gaussian noise of X times the memory's RMS to the memory between training
                         segments, so long holds learn to pull deviations back (default 0: none)
+  --distractors X       name a random place in each background sentence with probability X, in training
+                        and validation samples, so that a mention is not taken for a fact (default 0)
   --lr X                learning rate (default 1e-4)
   --clip X              gradient-norm clip (default 1.0)
   --warmup N            warmup steps (default 50)
@@ -155,6 +157,7 @@ int run_train_rmt(cli::Args& args) {
     c.batch = args.get_int("--batch", c.batch);
     c.bptt_depth = args.get_int("--bptt-depth", c.bptt_depth);
     c.memory_noise = args.get_double("--memory-noise", c.memory_noise);
+    c.distractors = args.get_double("--distractors", c.distractors);
     c.lr = args.get_double("--lr", c.lr);
     c.clip = args.get_double("--clip", c.clip);
     c.warmup = args.get_int("--warmup", c.warmup);
