@@ -129,8 +129,7 @@ void score(const Var& logits, const std::vector<int32_t>& labels, int64_t B, int
 
 }  // namespace
 
-RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBatch& batch, int64_t bptt_depth,
-                      const MemoryNoise& noise) {
+RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBatch& batch, int64_t bptt_depth) {
   const int64_t B = batch.B, S = batch.S, L = model.config().segment_tokens, m = model.config().num_mem_tokens;
   const int64_t C = model.d_model(), K = int64_t(model.config().labels.size());
   MNEMO_CHECK(S >= 1 && B >= 1, "rmt_forward: empty batch");
@@ -162,7 +161,6 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
     }
     std::memcpy(mem.data(), out.memory.data(), size_t(B * m * C) * sizeof(float));
     if (s + 1 == S) r.memory_norm = mean_row_norm(mem.data(), B * m, C);
-    if (train) add_memory_noise(mem.data(), mem.numel(), noise);
   }
   if (!train) {
     fwd.reset();
@@ -173,7 +171,7 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
   Var hidden;
   for (int64_t s = first; s < S; ++s) {
     auto out = model.segment(tape, seg_text(s), seg_len(s), B, memory);
-    memory = s + 1 < S ? with_memory_noise(tape, out.memory, noise) : out.memory;
+    memory = out.memory;
     hidden = out.hidden;
   }
   Var logits = model.classify(tape, hidden, B);  // (B,K)

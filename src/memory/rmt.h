@@ -27,7 +27,6 @@
 #include "autograd/parameter.h"
 #include "autograd/tape.h"
 #include "base/json.h"
-#include "memory/rmt_ops.h"
 #include "model/attention.h"
 #include "model/bert.h"
 
@@ -102,10 +101,8 @@ struct RmtResult {
 // Forward over all S segments and, when `tape` records, backward from the loss into the parameters' gradients
 // (accumulated; the caller zeroes them). bptt_depth k > 0: gradients flow through the last k segments only (the
 // earlier ones run on `scratch`, an inference tape, and hand their memory over as a constant); 0 = all segments.
-// On an inference `tape` every segment runs forward-only and the arena is rewound after each one. When `tape` records,
-// `noise` (memory/rmt_ops.h) is added to the memory between segments; inference never adds it.
-RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBatch& batch, int64_t bptt_depth,
-                      const MemoryNoise& noise = {});
+// On an inference `tape` every segment runs forward-only and the arena is rewound after each one.
+RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBatch& batch, int64_t bptt_depth);
 
 // Streaming inference, one segment at a time: holds one segment's activations (in `tape`, an inference tape) and
 // the memory (B*m, C), whatever the number of segments.

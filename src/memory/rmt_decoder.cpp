@@ -229,13 +229,11 @@ void check_batch(const RmtDecoder& model, const RmtDecoderBatch& batch) {
 
 // Segments first..S-1 on `tape`, `memory` (B*m, C) entering segment `first`, up to the loss (1); fills r.
 Var loss_from(RmtDecoder& model, Tape& tape, const RmtDecoderBatch& batch, int64_t first, Var memory,
-              RmtDecoderResult& r, const MemoryNoise& noise = {}) {
+              RmtDecoderResult& r) {
   const int64_t B = batch.B, L = model.config().segment_tokens, m = model.config().num_mem_tokens;
   const LastSegment last = last_segment(batch, L, model.config().prefix() + m);
-  for (int64_t s = first; s + 1 < batch.S; ++s) {
+  for (int64_t s = first; s + 1 < batch.S; ++s)
     memory = model.write(tape, batch.text.data() + s * B * L, batch.lengths.data() + s * B, B, memory);
-    memory = with_memory_noise(tape, memory, noise);
-  }
   r.memory_norm = mean_row_norm(memory.data(), B * m, model.d_model());
   Var hidden = model.read(tape, last.tokens.data(), last.lengths.data(), B, last.W, memory);
   Var loss;
@@ -252,12 +250,11 @@ Var rmt_decoder_loss(RmtDecoder& model, Tape& tape, const RmtDecoderBatch& batch
 }
 
 RmtDecoderResult rmt_decoder_forward(RmtDecoder& model, Tape& tape, Tape& scratch, const RmtDecoderBatch& batch,
-                                     int64_t bptt_depth, const MemoryNoise& noise_if_training) {
+                                     int64_t bptt_depth) {
   check_batch(model, batch);
   MNEMO_CHECK(!scratch.recording(), "rmt_decoder_forward: scratch must be an inference tape");
   const int64_t B = batch.B, S = batch.S, L = model.config().segment_tokens, m = model.config().num_mem_tokens;
   const bool train = tape.recording();
-  const MemoryNoise noise = train ? noise_if_training : MemoryNoise{};
   // Memory segments before `first` run forward-only, one at a time; with an inference tape, all of them do.
   const int64_t first = !train ? S - 1 : (bptt_depth > 0 ? std::max<int64_t>(0, S - bptt_depth) : 0);
   Tensor mem = Tensor::zeros({B * m, model.d_model()});  // (B*m, C) handed between forward-only segments
@@ -267,13 +264,11 @@ RmtDecoderResult rmt_decoder_forward(RmtDecoder& model, Tape& tape, Tape& scratc
     Var in = s == 0 ? model.initial_memory(fwd, B) : constant_input(mem);
     Var out = model.write(fwd, batch.text.data() + s * B * L, batch.lengths.data() + s * B, B, in);
     std::memcpy(mem.data(), out.data(), size_t(mem.numel()) * sizeof(float));
-    add_memory_noise(mem.data(), mem.numel(), noise);
   }
   fwd.reset();
   tape.reset();
   RmtDecoderResult r;
-  Var loss = loss_from(model, tape, batch, first, first == 0 ? model.initial_memory(tape, B) : constant_input(mem), r,
-                       noise);
+  Var loss = loss_from(model, tape, batch, first, first == 0 ? model.initial_memory(tape, B) : constant_input(mem), r);
   if (train && loss.needs_grad()) tape.backward(loss);
   if (!train) tape.reset();
   return r;

@@ -36,7 +36,6 @@
 #include "autograd/parameter.h"
 #include "autograd/tape.h"
 #include "base/json.h"
-#include "memory/rmt_ops.h"
 #include "model/llama.h"
 
 namespace mnemo {
@@ -113,10 +112,9 @@ Var rmt_decoder_loss(RmtDecoder& model, Tape& tape, const RmtDecoderBatch& batch
 // Forward over all S segments and, when `tape` records, backward from the loss into the parameters' gradients
 // (accumulated; the caller zeroes them). bptt_depth k > 0: gradients flow through the last k segments only (the
 // earlier ones run on `scratch`, an inference tape, and hand their memory over as a constant); 0 = all segments.
-// On an inference `tape` every segment runs forward-only and the arena is rewound after each one. When `tape` records,
-// `noise` (memory/rmt_ops.h) is added to the memory between segments; inference never adds it.
+// On an inference `tape` every segment runs forward-only and the arena is rewound after each one.
 RmtDecoderResult rmt_decoder_forward(RmtDecoder& model, Tape& tape, Tape& scratch, const RmtDecoderBatch& batch,
-                                     int64_t bptt_depth, const MemoryNoise& noise = {});
+                                     int64_t bptt_depth);
 
 // Streaming inference, one segment at a time: holds one segment's activations (in `tape`, an inference tape) and
 // the memory (B*m, C), whatever the number of segments.

@@ -79,29 +79,4 @@ Var constant_input(const Tensor& t) {
   return v;
 }
 
-namespace {
-
-double rms(const float* x, int64_t n) {
-  double sq = 0;
-  for (int64_t i = 0; i < n; ++i) sq += double(x[i]) * x[i];
-  return n ? std::sqrt(sq / double(n)) : 0.0;
-}
-
-}  // namespace
-
-void add_memory_noise(float* x, int64_t n, const MemoryNoise& noise) {
-  if (!noise.on()) return;
-  const double sd = noise.scale * rms(x, n);
-  for (int64_t i = 0; i < n; ++i) x[i] += float(noise.rng->normal() * sd);
-}
-
-Var with_memory_noise(Tape& t, const Var& memory, const MemoryNoise& noise) {
-  if (!noise.on()) return memory;
-  const int64_t n = memory.value.numel();
-  const double sd = noise.scale * rms(memory.data(), n);
-  Tensor z = t.alloc(memory.shape());
-  for (int64_t i = 0; i < n; ++i) z[i] = float(noise.rng->normal() * sd);
-  return ag::add(t, memory, constant_input(z));
-}
-
 }  // namespace mnemo

@@ -8,7 +8,6 @@
 
 #include "autograd/parameter.h"
 #include "autograd/tape.h"
-#include "base/rng.h"
 
 namespace mnemo::ag {
 
@@ -28,18 +27,5 @@ Var repeat_memory(Tape& t, ParameterSet& ps, int64_t i, int64_t B);
 double mean_row_norm(const float* x, int64_t rows, int64_t C);
 // A constant graph input (no gradient) over persistent storage: the memory handed over between tapes.
 Var constant_input(const Tensor& t);
-
-// A training-only regulariser for long holds: Gaussian noise N(0, (scale x the memory's RMS value)^2), drawn from
-// rng, added to the memory handed from each segment to the next. Holding a fact over thousands of segments needs a
-// memory map that pulls small deviations back instead of carrying them along; the noise makes training see them.
-struct MemoryNoise {
-  double scale = 0;
-  Rng* rng = nullptr;
-  bool on() const { return scale > 0 && rng != nullptr; }
-};
-// x (n floats) += noise, in place.
-void add_memory_noise(float* x, int64_t n, const MemoryNoise& noise);
-// memory + noise on t; the noise is a constant addend, so the gradient passes through unchanged.
-Var with_memory_noise(Tape& t, const Var& memory, const MemoryNoise& noise);
 
 }  // namespace mnemo

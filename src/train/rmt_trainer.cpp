@@ -38,7 +38,6 @@ Json RmtTrainConfig::to_json() const {
   j["segment_tokens"] = segment_tokens;
   j["batch"] = batch;
   j["bptt_depth"] = bptt_depth;
-  j["memory_noise"] = memory_noise;
   j["distractors"] = distractors;
   j["lr"] = lr;
   j["clip"] = clip;
@@ -66,7 +65,6 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
   c.segment_tokens = j.int_or("segment_tokens", c.segment_tokens);
   c.batch = j.int_or("batch", c.batch);
   c.bptt_depth = j.int_or("bptt_depth", c.bptt_depth);
-  c.memory_noise = j.number_or("memory_noise", c.memory_noise);
   c.distractors = j.number_or("distractors", c.distractors);
   c.lr = j.number_or("lr", c.lr);
   c.clip = j.number_or("clip", c.clip);
@@ -99,8 +97,6 @@ void validate(const RmtTrainConfig& c) {
   if (c.sink_token && c.variant != "decoder") throw Error("--sink-token is for the decoder variant");
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
-  if (!(c.memory_noise >= 0 && c.memory_noise <= 10))
-    throw Error(cat("--memory-noise must be between 0 and 10 (the memory's RMS units), got ", c.memory_noise));
   if (!(c.distractors >= 0 && c.distractors <= 1))
     throw Error(cat("--distractors must be a probability in [0, 1], got ", c.distractors));
   if (!(c.lr > 0)) throw Error("--lr must be positive");
@@ -170,8 +166,7 @@ class Trainee {
   virtual ParameterSet& backbone() = 0;
   virtual ParameterSet& memory() = 0;
   virtual Parameter& word_embeddings() = 0;  // frozen with freeze_embeddings
-  // `noise` applies on a recording tape only.
-  virtual Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth, const MemoryNoise& noise) = 0;
+  virtual Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) = 0;
   // The model directory plus the tokenizer it was trained with (`tokenizer`: a directory or file).
   virtual void save(const std::string& dir, const std::string& tokenizer) = 0;
 };
@@ -199,8 +194,8 @@ class EncoderTrainee : public Trainee {
     MNEMO_CHECK(w != nullptr, "backbone has no word embeddings");
     return *w;
   }
-  Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth, const MemoryNoise& noise) override {
-    RmtResult r = rmt_forward(*m_, tape, scratch, b, bptt_depth, noise);
+  Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) override {
+    RmtResult r = rmt_forward(*m_, tape, scratch, b, bptt_depth);
     return {r.loss, r.correct, r.counted, r.memory_norm};
   }
   void save(const std::string& dir, const std::string& tokenizer) override {
@@ -232,7 +227,7 @@ class DecoderTrainee : public Trainee {
   ParameterSet& backbone() override { return m_->backbone().params(); }
   ParameterSet& memory() override { return m_->memory_params(); }
   Parameter& word_embeddings() override { return m_->embeddings(); }
-  Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth, const MemoryNoise& noise) override {
+  Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) override {
     RmtDecoderBatch d;
     d.B = b.B, d.S = b.S, d.A = A_;
     d.text = b.text;
@@ -242,7 +237,7 @@ class DecoderTrainee : public Trainee {
       const auto& a = answers_.at(size_t(b.labels[size_t(i)]));
       std::copy(a.begin(), a.end(), d.answers.begin() + i * A_);
     }
-    RmtDecoderResult r = rmt_decoder_forward(*m_, tape, scratch, d, bptt_depth, noise);
+    RmtDecoderResult r = rmt_decoder_forward(*m_, tape, scratch, d, bptt_depth);
     return {r.loss, r.correct, r.counted, r.memory_norm};
   }
   void save(const std::string& dir, const std::string& tokenizer) override {
@@ -362,7 +357,7 @@ double validate_at(Run& r, int64_t S, double* memory_norm) {
   for (int64_t done = 0; done < r.cfg.val_count; done += r.cfg.val_batch) {
     const int64_t B = std::min(r.cfg.val_batch, r.cfg.val_count - done);
     RmtBatch b = r.val->batch(vr, B, S);
-    Outcome res = r.model->run(t, s, b, 0, MemoryNoise{});
+    Outcome res = r.model->run(t, s, b, 0);
     correct += res.correct, counted += res.counted;
     norm += res.memory_norm, ++nb;
   }
@@ -417,7 +412,7 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
     RmtBatch batch = r.train->batch(r.rng, c.batch, S);
     r.model->backbone().zero_grad();
     r.model->memory().zero_grad();
-    Outcome res = r.model->run(tape, scratch, batch, c.bptt_depth, MemoryNoise{c.memory_noise, &r.rng});
+    Outcome res = r.model->run(tape, scratch, batch, c.bptt_depth);
     if (c.freeze_embeddings) word->grad.fill(0.0f);
     const double norm = clip_grad_norm({&r.model->backbone(), &r.model->memory()}, c.clip);
     const double lr = c.lr * (c.warmup > 0 ? std::min(1.0, double(r.step + 1) / double(c.warmup)) : 1.0);

@@ -39,9 +39,6 @@ struct RmtTrainConfig {
   int64_t num_mem_tokens = 10, segment_tokens = 64;
   bool sink_token = false;  // decoder: open every segment with the backbone's BOS (memory/rmt_decoder.h sink_id)
   int64_t batch = 32, bptt_depth = 0;
-  // Gaussian noise on the memory between training segments, in units of the memory's RMS (memory/rmt_ops.h
-  // MemoryNoise); 0 = none. Validation and inference never add it.
-  double memory_noise = 0;
   // Places named in the background of training and validation samples (tasks::DistractorBackground's rate per
   // sentence): teaches the memory not to take a mere mention for a fact. 0 = the corpus as it is.
   double distractors = 0;

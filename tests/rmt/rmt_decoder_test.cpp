@@ -233,25 +233,6 @@ TEST(RmtDecoder, TruncatedBptt) {
   EXPECT_GT(d12, 1e-6);
 }
 
-TEST(RmtDecoder, MemoryNoiseOnlyInTrainingAndTheSameAtAnyDepth) {
-  auto m = tiny_model(31);
-  const RmtDecoderBatch b = tiny_batch(2, 4, 32);
-  Tape t, s(Tape::Mode::Inference), inf(Tape::Mode::Inference);
-  Rng rng(5);
-  const MemoryNoise noise{0.5, &rng};
-  EXPECT_EQ(rmt_decoder_forward(*m, inf, s, b, 0, noise).logits, rmt_decoder_forward(*m, inf, s, b, 0).logits);
-  zero_all(*m);
-  const double clean = rmt_decoder_forward(*m, t, s, b, 0).loss;
-  std::vector<double> noisy;
-  for (int64_t depth : {0, 1, 2, 4}) {
-    rng.seed_with(5);
-    zero_all(*m);
-    noisy.push_back(rmt_decoder_forward(*m, t, s, b, depth, noise).loss);
-  }
-  for (double l : noisy) EXPECT_EQ(l, noisy[0]);
-  EXPECT_GT(std::fabs(noisy[0] - clean), 1e-5);
-}
-
 TEST(RmtDecoder, StreamingMatchesBatchedAndHoldsConstantMemory) {
   for (int32_t sink : {-1, 2}) {
   SCOPED_TRACE(cat("sink_id ", sink));

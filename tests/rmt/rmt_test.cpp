@@ -233,45 +233,6 @@ TEST(Rmt, TruncatedBptt) {
   EXPECT_GT(d12, 1e-6);
 }
 
-TEST(RmtOps, MemoryNoiseScalesWithTheMemory) {
-  // N(0, (scale x RMS)^2): on 100,000 values of RMS 2 at scale 0.3, the added noise has mean ~0 and std 0.6 (the
-  // standard error of the std is 0.6 / sqrt(2e5) ~ 0.0013; 1 % tolerance is 4.5 of them). Scale 0 adds nothing.
-  std::vector<float> x(100000, 2.0f), y = x;
-  Rng rng(1);
-  add_memory_noise(x.data(), int64_t(x.size()), {0.0, &rng});
-  EXPECT_EQ(x, y);
-  add_memory_noise(x.data(), int64_t(x.size()), {0.3, &rng});
-  double sum = 0, sq = 0;
-  for (float v : x) sum += v - 2.0, sq += (v - 2.0) * (v - 2.0);
-  const double n = double(x.size()), mean = sum / n;
-  EXPECT_NEAR(mean, 0.0, 0.01);
-  EXPECT_NEAR(std::sqrt(sq / n - mean * mean), 0.6, 0.006);
-}
-
-TEST(Rmt, MemoryNoiseOnlyInTrainingAndTheSameAtAnyDepth) {
-  auto m = tiny_model(31);
-  const RmtBatch b = tiny_batch(2, 4, 32);
-  Tape t, s(Tape::Mode::Inference), inf(Tape::Mode::Inference);
-  Rng rng(5);
-  const MemoryNoise noise{0.5, &rng};
-  // Inference never adds it.
-  EXPECT_EQ(rmt_forward(*m, inf, s, b, 0, noise).logits, rmt_forward(*m, inf, s, b, 0).logits);
-  zero_all(*m);
-  const double clean = rmt_forward(*m, t, s, b, 0).loss;
-  // Training: the draws go to the handovers in segment order, whether a segment is on the tape or forward-only, so
-  // every depth sees the same noisy forward pass; a fresh seed, another one.
-  std::vector<double> noisy;
-  for (int64_t depth : {0, 1, 2, 4}) {
-    rng.seed_with(5);
-    zero_all(*m);
-    noisy.push_back(rmt_forward(*m, t, s, b, depth, noise).loss);
-  }
-  for (double l : noisy) EXPECT_EQ(l, noisy[0]);
-  EXPECT_GT(std::fabs(noisy[0] - clean), 1e-5);
-  rng.seed_with(6);
-  EXPECT_NE(rmt_forward(*m, t, s, b, 0, noise).loss, noisy[0]);
-}
-
 TEST(Rmt, StreamingMatchesBatchedAndHoldsConstantMemory) {
   auto m = tiny_model(31);
   const int64_t B = 2, L = 5;

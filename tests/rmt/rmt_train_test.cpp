@@ -137,8 +137,7 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
   c.corpus_dir = root + "/corpus";
   c.num_mem_tokens = 2, c.segment_tokens = 12, c.batch = 3, c.lr = 1e-3, c.warmup = 2;
   c.eval_every = 2, c.val_count = 3, c.val_batch = 2, c.seed = 9;
-  c.memory_noise = 0.5;  // its draws come from the run's RNG: a resumed run must draw the same
-  c.distractors = 0.3;   // and so do the distractors' (the configuration is saved with the checkpoint)
+  c.distractors = 0.3;  // its draws come from the run's RNG, its rate from the saved configuration
   c.curriculum.max_segments = 2, c.curriculum.threshold = 0.01, c.curriculum.confirm = 1;
   c.curriculum.min_steps = 2, c.curriculum.max_steps = 4, c.curriculum.mixed_steps = 3;
   for (const char* d : {"/a", "/b"}) std::system(cat("rm -rf '", root, d, "'").c_str());

@@ -112,8 +112,8 @@ TEST_F(CliFlags, TrainRmtStopAt) {
   EXPECT_NE(help.find("--max-total-steps"), std::string::npos) << help;
 }
 
-// train rmt checks the qa fact range as eval rmt and tasks generate do, the curriculum's step bounds, the memory
-// noise and the distractor rate, before anything is loaded or written.
+// train rmt checks the qa fact range as eval rmt and tasks generate do, the curriculum's step bounds and the
+// distractor rate, before anything is loaded or written.
 TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
   const std::string out = (scratch() / "rmt-facts").string();
   const std::string train = "train rmt --init " + kNo + " --out " + out + " --task qa2";
@@ -125,8 +125,6 @@ TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
   // Stages end at evaluations, so their step bounds must fall on one.
   expect_error("train rmt --init " + kNo + " --out " + out + " --eval-every 50 --min-steps 10 --max-steps 100",
                "mnemo train: error: --min-steps 10 is checked at evaluations: make it a multiple of --eval-every 50");
-  expect_error("train rmt --init " + kNo + " --out " + out + " --memory-noise -0.5",
-               "mnemo train: error: --memory-noise must be between 0 and 10 (the memory's RMS units), got -0.5");
   expect_error("train rmt --init " + kNo + " --out " + out + " --distractors 1.5",
                "mnemo train: error: --distractors must be a probability in [0, 1], got 1.5");
   EXPECT_FALSE(fs::exists(out));

@@ -35,8 +35,6 @@ constexpr const char* kRmtUsage =
   --sink-token          decoder: open every segment with the backbone's BOS
   --batch N             samples per step (default 32)
   --bptt-depth N        backpropagate through the last N segments (default 0: all)
-  --memory-noise X      add Gaussian noise of X times the memory's RMS to the memory between training
-                        segments, so long holds learn to pull deviations back (default 0: none)
   --distractors X       name a random place in each background sentence with probability X, in training
                         and validation samples, so that a mention is not taken for a fact (default 0)
   --lr X                learning rate (default 1e-4)
@@ -156,7 +154,6 @@ int run_train_rmt(cli::Args& args) {
     c.sink_token = args.flag("--sink-token");
     c.batch = args.get_int("--batch", c.batch);
     c.bptt_depth = args.get_int("--bptt-depth", c.bptt_depth);
-    c.memory_noise = args.get_double("--memory-noise", c.memory_noise);
     c.distractors = args.get_double("--distractors", c.distractors);
     c.lr = args.get_double("--lr", c.lr);
     c.clip = args.get_double("--clip", c.clip);
