@@ -72,7 +72,7 @@ class CorpusBackground : public Background {
 // Another background with places named outside any fact: each sentence, with probability `rate`, has one of its
 // words (a run of 3+ ASCII letters) replaced by a random place of kLocations, capitalised like the word. Real text
 // names places too ("At kitchen tables across our country"); a model that must notice a fact wherever it comes
-// learns from these not to take a mere mention for one. For training; evaluation reads the corpus as it is.
+// learns from these not to take a mere mention for one. Training uses it; evaluations only when asked.
 class DistractorBackground : public Background {
  public:
   DistractorBackground(std::unique_ptr<Background> inner, double rate, uint64_t seed);
