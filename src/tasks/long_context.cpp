@@ -153,7 +153,11 @@ std::string_view CorpusBackground::next() {
 
 DistractorBackground::DistractorBackground(std::unique_ptr<Background> inner, double rate, uint64_t seed)
     : inner_(std::move(inner)), rate_(rate), rng_(seed) {
-  if (!(rate >= 0 && rate <= 1)) throw Error(cat("distractor rate must be in [0, 1], got ", rate));
+  check_distractors(rate);
+}
+
+void check_distractors(double rate) {
+  if (!(rate >= 0 && rate <= 1)) throw Error(cat("--distractors must be a probability in [0, 1], got ", rate));
 }
 
 std::string_view DistractorBackground::next() {

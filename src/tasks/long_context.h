@@ -75,6 +75,7 @@ class CorpusBackground : public Background {
 // learns from these not to take a mere mention for one. Training uses it; evaluations only when asked.
 class DistractorBackground : public Background {
  public:
+  // rate: checked by check_distractors.
   DistractorBackground(std::unique_ptr<Background> inner, double rate, uint64_t seed);
   std::string_view next() override;
 
@@ -84,6 +85,10 @@ class DistractorBackground : public Background {
   Rng rng_;
   std::string edited_;  // the sentence last returned, when it was edited
 };
+
+// The one check of a distractor rate (train rmt, eval rmt, tasks generate and the class above): Error
+// "--distractors must be a probability in [0, 1], got X" unless 0 <= rate <= 1.
+void check_distractors(double rate);
 
 // llama.cpp's passkey filler, cycled.
 class FillerBackground : public Background {

@@ -97,8 +97,7 @@ void validate(const RmtTrainConfig& c) {
   if (c.sink_token && c.variant != "decoder") throw Error("--sink-token is for the decoder variant");
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
-  if (!(c.distractors >= 0 && c.distractors <= 1))
-    throw Error(cat("--distractors must be a probability in [0, 1], got ", c.distractors));
+  tasks::check_distractors(c.distractors);
   if (!(c.lr > 0)) throw Error("--lr must be positive");
   if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
   // A stage ends only at an evaluation: --max-steps 10 with --eval-every 50 would run 50 steps.

@@ -144,8 +144,8 @@ TEST(LongContext, DistractorsNamePlacesOutsideTheFacts) {
     changed += diff;
   }
   EXPECT_GT(changed, 150);  // a few sentences have no 3-letter word, or had the place already
-  EXPECT_NE(error_of([&] { DistractorBackground(std::move(plain), 1.5, 1); }).find("distractor rate"),
-            std::string::npos);
+  EXPECT_EQ(error_of([&] { DistractorBackground(std::move(plain), 1.5, 1); }),
+            "--distractors must be a probability in [0, 1], got 1.5");
   // Rate 0 is the corpus; a rate in between keeps every sample exact in length with its facts and answer.
   for (const auto& [name, tok] : all_tokenizers()) {
     for (double rate : {0.0, 0.5}) {

@@ -86,8 +86,7 @@ int run_eval_rmt(Args& args) {
                           "--distractors", "--attention-out", "--attention-first"})
       if (args.get(f)) throw Error(cat(f, " is for generated samples (--segments), not --data"));
   if (data && show) throw Error("--show is for generated samples (--segments), not --data");
-  if (!(g.distractors >= 0 && g.distractors <= 1))
-    throw Error(cat("--distractors must be a probability in [0, 1], got ", g.distractors));
+  tasks::check_distractors(g.distractors);
   const std::vector<int64_t> seg_list = data ? std::vector<int64_t>{} : parse_list(segs, "--segments");
   // Each value's map would overwrite the last one's in the one file.
   if (!g.attention_out.empty() && seg_list.size() != 1)

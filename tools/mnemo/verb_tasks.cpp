@@ -64,8 +64,7 @@ int run_tasks(cli::Args& args) {
   if (args.get("--facts-min") && !args.get("--facts-max")) throw Error("--facts-min needs --facts-max");
   if (args.get("--facts-max")) tasks::set_fact_range(opt.task.story, opt.task.task, facts_min, facts_max);
   if (seed < 0) throw Error(cat("--seed must be non-negative, got ", seed));
-  if (!(opt.task.distractors >= 0 && opt.task.distractors <= 1))
-    throw Error(cat("--distractors must be a probability in [0, 1], got ", opt.task.distractors));
+  tasks::check_distractors(opt.task.distractors);
   opt.seed = uint64_t(seed);
   if (opt.count <= 0) throw Error(cat("--count must be positive, got ", opt.count));
   if (segments != 0 || seg_tokens != 0) {
