@@ -2,9 +2,12 @@
 
 Sequences are windows of exactly L tokens ([CLS] + L-2 WordPiece tokens of Moby-Dick + [SEP]), L = 128 and 512.
 mnemo runs `mnemo embed --pool mean` (the reported "seconds" covers the forward passes and pooling, not model
-loading); transformers runs BertModel in eval mode under torch.no_grad() with torch.set_num_threads(threads),
-both with its default (eager) path and with its oneDNN path (torch.utils.mkldnn.to_mkldnn), since Debian's torch
-multiplies dense matrices with a generic BLAS. Each figure is the median of --reps timed runs after one warm-up.
+loading), in fp32 and with `--precision bf16`; transformers runs BertModel in eval mode under torch.no_grad() with
+torch.set_num_threads(threads): fp32 with its default (eager) path and with its oneDNN path
+(torch.utils.mkldnn.to_mkldnn), since Debian's torch multiplies dense matrices with a generic BLAS, and bf16
+(model.to(torch.bfloat16), whose products go through oneDNN's bf16 kernels). Speedups: mnemo fp32 against the
+faster fp32 path; mnemo bf16 against the faster fp32 path and against transformers in bf16. Each figure is the
+median of --reps timed runs after one warm-up.
 
 usage: .venv/bin/python bench/minilm_bench.py --mnemo build/mnemo [--threads 2] [--reps 3] [--json]
 """
@@ -38,13 +41,13 @@ def windows(tok, length, count):
     return out
 
 
-def time_mnemo(exe, model_dir, seqs, batch, threads, reps):
+def time_mnemo(exe, model_dir, seqs, batch, threads, reps, precision):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "ids.json")
         with open(path, "w") as f:
             json.dump(seqs, f)
         cmd = [exe, "embed", "-t", str(threads), "--model", model_dir, "--ids", path, "--pool", "mean", "--batch",
-               str(batch), "--json"]
+               str(batch), "--precision", precision, "--json"]
         times = []
         for r in range(reps + 1):
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -88,22 +91,27 @@ def main():
     tok = AutoTokenizer.from_pretrained(args.model)
     eager = BertModel.from_pretrained(args.model).eval()
     onednn = mkldnn.to_mkldnn(BertModel.from_pretrained(args.model).eval())
+    half = BertModel.from_pretrained(args.model).eval().to(torch.bfloat16)
     results = []
     for length, count, batch in [(128, 32, 8), (512, 8, 4)]:
         seqs = windows(tok, length, count)
-        t_m = time_mnemo(args.mnemo, args.model, seqs, batch, args.threads, args.reps)
-        t_e = time_torch(eager, seqs, batch, args.reps)
-        t_o = time_torch(onednn, seqs, batch, args.reps)
-        row = {"tokens": length, "sequences": count, "batch": batch, "threads": args.threads,
-               "mnemo_seq_per_s": count / t_m, "transformers_eager_seq_per_s": count / t_e,
-               "transformers_onednn_seq_per_s": count / t_o, "speedup_vs_eager": t_e / t_m,
-               "speedup_vs_onednn": t_o / t_m}
+        t = {"mnemo_fp32": time_mnemo(args.mnemo, args.model, seqs, batch, args.threads, args.reps, "fp32"),
+             "mnemo_bf16": time_mnemo(args.mnemo, args.model, seqs, batch, args.threads, args.reps, "bf16"),
+             "transformers_eager": time_torch(eager, seqs, batch, args.reps),
+             "transformers_onednn": time_torch(onednn, seqs, batch, args.reps),
+             "transformers_bf16": time_torch(half, seqs, batch, args.reps)}
+        best_fp32 = min(t["transformers_eager"], t["transformers_onednn"])
+        row = {"tokens": length, "sequences": count, "batch": batch, "threads": args.threads}
+        row.update({k + "_seq_per_s": count / v for k, v in t.items()})
+        row.update({"speedup_fp32": best_fp32 / t["mnemo_fp32"], "speedup_bf16_vs_fp32": best_fp32 / t["mnemo_bf16"],
+                    "speedup_bf16_vs_bf16": t["transformers_bf16"] / t["mnemo_bf16"]})
         results.append(row)
         if not args.json:
-            print(f"L={length:4d}: mnemo {row['mnemo_seq_per_s']:8.2f} seq/s | transformers eager "
-                  f"{row['transformers_eager_seq_per_s']:8.2f} ({row['speedup_vs_eager']:.2f}x) | transformers "
-                  f"oneDNN {row['transformers_onednn_seq_per_s']:8.2f} ({row['speedup_vs_onednn']:.2f}x)",
-                  flush=True)
+            r = {k: row[k + "_seq_per_s"] for k in t}
+            print(f"L={length:4d} seq/s: mnemo fp32 {r['mnemo_fp32']:.2f}, bf16 {r['mnemo_bf16']:.2f} | transformers "
+                  f"eager {r['transformers_eager']:.2f}, oneDNN {r['transformers_onednn']:.2f}, bf16 "
+                  f"{r['transformers_bf16']:.2f} | fp32 {row['speedup_fp32']:.2f}x, bf16 vs fp32 "
+                  f"{row['speedup_bf16_vs_fp32']:.2f}x, bf16 vs bf16 {row['speedup_bf16_vs_bf16']:.2f}x", flush=True)
     if args.json:
         print(json.dumps({"bench": "minilm", "results": results}))
 

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/thread_pool.h"
+#include "tensor/bf16_linear.h"
 
 namespace mnemo::ag {
 namespace {
@@ -36,6 +37,18 @@ Var linear(Tape& t, const Var& x, const Var& w, const Var& b) {
                       out.grad.data(), x.data(), w.data(), N, C, OC);
     });
   }
+  return out;
+}
+
+Var linear_bf16(Tape& t, const Var& x, const uint16_t* w, int64_t OC, const Var& b) {
+  if (t.recording()) throw Error("bf16 linear layers are for inference: training needs fp32 weights");
+  const int64_t N = rows_of(x), C = cols_of(x);
+  const bool has_b = b.value.defined();
+  MNEMO_CHECK(!has_b || b.value.numel() == OC, "linear: bias ", shape_str(b.shape()), " for ", OC, " outputs");
+  Shape os = x.shape();
+  os.back() = OC;
+  Var out = t.output(os, false);  // (N,OC)
+  linear_bf16_forward(out.data(), x.data(), w, has_b ? b.data() : nullptr, N, C, OC);
   return out;
 }
 

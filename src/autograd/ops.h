@@ -13,6 +13,9 @@ namespace mnemo::ag {
 
 // out (N,OC) = x (N,C) @ w (OC,C)^T + b (OC); b may be an empty Var (no bias).
 Var linear(Tape& t, const Var& x, const Var& w, const Var& b);
+// The same with w's bf16 copy (OC,C) and x rounded to bf16 (tensor/bf16_linear.h). Inference only: there is no
+// backward, and a recording tape throws.
+Var linear_bf16(Tape& t, const Var& x, const uint16_t* w, int64_t OC, const Var& b);
 // out (N,C) = table (V,C)[ids[n]]; ids (N) are copied (callers check them against V at the input boundary).
 Var embedding(Tape& t, const int32_t* ids, int64_t N, const Var& table);
 // LayerNorm over the last dim of x (N,C) with weight, bias (C).

@@ -115,22 +115,29 @@ Var Bert::encode_embeds(Tape& t, const Var& inputs_embeds, const int32_t* token_
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     const Layer& y = layers_[size_t(l)];
     const Tape::Mark layer_start = t.mark();
-    Var q = ag::linear(t, x, P(y.q_w), P(y.q_b));  // (N,C) = (B,T,H,hs)
-    Var k = ag::linear(t, x, P(y.k_w), P(y.k_b));
-    Var v = ag::linear(t, x, P(y.v_w), P(y.v_b));
+    auto linear = [&](const Var& in, int64_t w, int64_t b) { return linears_(t, in, params_, w, b); };
+    Var q = linear(x, y.q_w, y.q_b);  // (N,C) = (B,T,H,hs)
+    Var k = linear(x, y.k_w, y.k_b);
+    Var v = linear(x, y.v_w, y.v_b);
     AttentionObserver per_layer;
     if (observer) per_layer = [observer, l](const float* p, const AttentionShape& sh) { (*observer)(int(l), p, sh); };
     Var a = ag::attention(t, q, k, v, s, key_valid, observer ? &per_layer : nullptr);  // (N,C)
-    a = ag::linear(t, a, P(y.ao_w), P(y.ao_b));
+    a = linear(a, y.ao_w, y.ao_b);
     x = ag::layernorm(t, ag::add(t, a, x), P(y.ao_ln_w), P(y.ao_ln_b), cfg_.layer_norm_eps);  // post-LN
-    Var f = ag::gelu(t, ag::linear(t, x, P(y.i_w), P(y.i_b)), g);                              // (N,I)
-    f = ag::linear(t, f, P(y.o_w), P(y.o_b));
+    Var f = ag::gelu(t, linear(x, y.i_w, y.i_b), g);                                         // (N,I)
+    f = linear(f, y.o_w, y.o_b);
     x = ag::layernorm(t, ag::add(t, f, x), P(y.o_ln_w), P(y.o_ln_b), cfg_.layer_norm_eps);
     // Inference: only x outlives the layer; its temporaries (~20 (N,C) buffers and the (B,H,T,T) probabilities)
     // are given back, so every layer reuses the first one's memory, already faulted in and warm in cache.
     if (!t.recording()) x = t.release(layer_start, x);
   }
   return x;
+}
+
+void Bert::set_precision(Precision p) {
+  std::vector<int64_t> weights;
+  for (const Layer& y : layers_) weights.insert(weights.end(), {y.q_w, y.k_w, y.v_w, y.ao_w, y.i_w, y.o_w});
+  linears_.set(p, params_, weights);
 }
 
 Var Bert::pool(Tape& t, const Var& hidden, int64_t B, int64_t T) {

@@ -16,6 +16,7 @@
 #include "autograd/tape.h"
 #include "model/attention.h"
 #include "model/config.h"
+#include "model/precision.h"
 
 namespace mnemo {
 
@@ -28,6 +29,10 @@ class Bert {
   const ParameterSet& params() const { return params_; }
   // HF's init: weights N(0, 0.02), LayerNorm 1/0, biases 0.
   void init_random(uint64_t seed);
+  // Precision of the encoder blocks' linear layers (model/precision.h; the embeddings and heads stay fp32). bf16
+  // rounds the weights as they are now, for inference.
+  void set_precision(Precision p);
+  Precision precision() const { return linears_.precision(); }
   // The name prefix of encoder parameters: "" for BertModel, "bert." with a head.
   const std::string& prefix() const { return prefix_; }
 
@@ -57,6 +62,7 @@ class Bert {
   ParameterSet params_;
   int64_t word_, pos_, type_, emb_ln_w_, emb_ln_b_;
   std::vector<Layer> layers_;
+  Linears linears_;
   int64_t pool_w_ = -1, pool_b_ = -1;                                          // pooler
   int64_t tr_w_ = -1, tr_b_ = -1, tr_ln_w_ = -1, tr_ln_b_ = -1, mlm_b_ = -1;  // MLM head
   int64_t cls_w_ = -1, cls_b_ = -1;                                            // classifier

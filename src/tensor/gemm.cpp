@@ -32,16 +32,6 @@ SetThreadsFn omp_set_threads() {
   return fn;
 }
 
-// Make oneDNN sequential on the calling thread (OpenMP's thread count is per thread, so once per thread).
-void onednn_sequential_here() {
-  thread_local bool done = false;
-  if (done) return;
-  if (SetThreadsFn fn = omp_set_threads()) fn(1);
-  done = true;
-}
-
-// Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
-constexpr int64_t kParallelMacs = 1 << 18;
 
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {  // C (M,N) *= beta (0 overwrites)
   for (int64_t i = 0; i < M; ++i)
@@ -146,6 +136,14 @@ void tile(int64_t kc, const float* a, int64_t lda, const float* b, float alpha, 
 }
 
 }  // namespace
+
+// OpenMP's thread count is per thread, so once per thread.
+void onednn_sequential_here() {
+  thread_local bool done = false;
+  if (done) return;
+  if (SetThreadsFn fn = omp_set_threads()) fn(1);
+  done = true;
+}
 
 void gemm_packed_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,

@@ -5,6 +5,12 @@
 
 namespace mnemo {
 
+// oneDNN runs sequentially inside each pool worker (gemm.cpp, "Threading"): call before each oneDNN call.
+void onednn_sequential_here();
+
+// Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
+constexpr int64_t kParallelMacs = 1 << 18;
+
 // Same contract as gemm() (kernels.h), computed by one sequential oneDNN call on the calling thread.
 void gemm_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

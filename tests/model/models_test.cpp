@@ -170,6 +170,36 @@ TEST(Bert, PaddingDoesNotChangeValidPositions) {
   EXPECT_NE(m.params().find("embeddings.word_embeddings.weight"), nullptr);
 }
 
+TEST(Bert, Bf16PrecisionIsCloseToFp32AndInferenceOnly) {
+  // bf16 rounds the blocks' weights and their inputs (model/precision.h): near fp32, not equal to it; back at fp32
+  // the model gives exactly its fp32 states again; a recording tape refuses bf16.
+  BertConfig c = tiny_bert(BertHead::None);
+  c.hidden_size = 32, c.intermediate_size = 48;  // products long enough to show bf16 rounding
+  Bert m(c);
+  m.init_random(7);
+  const int32_t ids[] = {2, 5, 7, 1, 9, 3};
+  Tape t(Tape::Mode::Inference);
+  Tensor fp32 = m.encode(t, ids, nullptr, nullptr, 2, 3).value.clone();
+  m.set_precision(Precision::bf16);
+  EXPECT_EQ(m.precision(), Precision::bf16);
+  Tensor bf16 = m.encode(t, ids, nullptr, nullptr, 2, 3).value.clone();
+  double worst = 0;  // post-LayerNorm states are O(1)
+  for (int64_t i = 0; i < fp32.numel(); ++i) worst = std::max(worst, double(std::fabs(fp32[i] - bf16[i])));
+  EXPECT_GT(worst, 1e-6);
+  EXPECT_LT(worst, 3e-2);
+  Tape train;
+  try {
+    m.encode(train, ids, nullptr, nullptr, 2, 3);
+    ADD_FAILURE() << "a recording tape accepted bf16";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "bf16 linear layers are for inference: training needs fp32 weights");
+  }
+  m.set_precision(Precision::fp32);
+  Tensor again = m.encode(t, ids, nullptr, nullptr, 2, 3).value;
+  for (int64_t i = 0; i < fp32.numel(); ++i) ASSERT_EQ(fp32[i], again[i]) << i;
+  EXPECT_THROW(parse_precision("f16", "--precision"), Error);
+}
+
 TEST(Bert, RejectsBadInput) {
   Bert m(tiny_bert(BertHead::None));
   Tape t(Tape::Mode::Inference);

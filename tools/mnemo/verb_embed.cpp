@@ -18,11 +18,13 @@ namespace {
 using namespace mnemo;
 
 constexpr const char* kUsage =
-    R"(usage: mnemo embed --model DIR --ids FILE.json [--pool none|mean] [--batch N]
+    R"(usage: mnemo embed --model DIR --ids FILE.json [--pool none|mean] [--batch N] [--precision fp32|bf16]
   --model DIR           a BERT or GPT-2 HF model directory (required)
   --ids FILE.json       an array of ids (one sequence) or an array of arrays (required)
   --pool none|mean      none: every token's vector (default); mean: one vector per sequence
   --batch N             sequences per forward (default 32)
+  --precision P         fp32 (default) or bf16: BERT's linear layers in bf16, about twice as fast on a CPU
+                        with bf16 arithmetic, vectors within ~1 % of fp32
   --json                accepted; the output is JSON either way
 )";
 
@@ -55,6 +57,7 @@ int run(cli::Args& args) {
   const std::string ids_path = args.require("--ids");
   const std::string pool = args.get_or("--pool", "none");
   const int64_t batch = args.get_int("--batch", 32);
+  const Precision precision = parse_precision(args.get_or("--precision", "fp32"), "--precision");
   args.flag("--json");  // the output is JSON either way
   args.finish();
   if (pool != "none" && pool != "mean") throw Error(cat("--pool: '", pool, "' is not none or mean"));
@@ -62,6 +65,10 @@ int run(cli::Args& args) {
 
   const auto seqs = read_ids(ids_path);
   LoadedModel m = load_model_dir(dir);
+  if (precision != Precision::fp32) {
+    if (!m.bert) throw Error(cat(dir, ": --precision ", precision_name(precision), " is for BERT models"));
+    m.bert->set_precision(precision);
+  }
   const int64_t C = m.bert ? m.bert->config().hidden_size : m.gpt2->config().n_embd;
   Tape tape(Tape::Mode::Inference);
   Json out_rows = Json::array();
@@ -113,6 +120,7 @@ int run(cli::Args& args) {
   j["type"] = m.type;
   j["dim"] = C;
   j["pool"] = pool;
+  j["precision"] = precision_name(precision);
   j["sequences"] = S;
   j["seconds"] = timer.seconds();
   j["embeddings"] = std::move(out_rows);
