@@ -93,6 +93,23 @@ void BM_AttentionForwardBackward(benchmark::State& st) {
                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Inference attention of a MiniLM batch: 8 sequences of 128 tokens, 12 heads of 32, bidirectional (the shape
+// `mnemo embed` runs per layer). range(1) = 1 adds a padding mask (a quarter of each sequence's keys).
+void BM_AttentionForwardEncoder(benchmark::State& st) {
+  Mode m(st);
+  AttentionShape s{8, 128, 128, 12, 12, 32, 0, false};
+  const int64_t nq = s.B * s.Tq * s.H * s.hs;
+  auto q = ramp(nq, 1.0f), k = ramp(nq, 1.0f), v = ramp(nq, 1.0f);
+  std::vector<float> out(nq), probs(s.B * s.H * s.Tq * s.Tk);
+  std::vector<uint8_t> valid(size_t(s.B * s.Tk), 1);
+  for (int64_t i = 0; i < s.B * s.Tk; ++i) valid[size_t(i)] = i % s.Tk < 96;
+  const uint8_t* kv = st.range(1) ? valid.data() : nullptr;
+  for (auto _ : st)
+    attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), kv, s, 0.17677f, nullptr);
+  st.counters["GFLOPs"] = benchmark::Counter(2.0 * 2.0 * s.B * s.H * s.Tq * s.Tk * s.hs,
+                                             benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Decoding one token against a cache of Tk keys: GPT-2 small's 12 heads of 64 (the kernel the KV-cache verbs run
 // once per layer per token). range(1) = Tk.
 void BM_AttentionDecode(benchmark::State& st) {
@@ -185,6 +202,11 @@ KERNEL_BENCH(BM_GeluTanhForward);
 KERNEL_BENCH(BM_GeluTanhBackward);
 KERNEL_BENCH(BM_Softmax);
 KERNEL_BENCH(BM_AttentionForwardBackward);
+BENCHMARK(BM_AttentionForwardEncoder)
+    ->ArgNames({"reference", "mask"})
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(BM_AttentionDecode)
     ->ArgNames({"reference", "Tk"})
     ->ArgsProduct({{0, 1}, {64, 512, 4096}})

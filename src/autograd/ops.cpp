@@ -189,8 +189,11 @@ Var attention(Tape& t, const Var& q, const Var& k, const Var& v, const Attention
               "attention: k ", shape_str(k.shape()), " v ", shape_str(v.shape()));
   const float scale = 1.0f / std::sqrt(float(s.hs));
   Var out = t.output(q.shape(), q.needs_grad() || k.needs_grad() || v.needs_grad());  // (B*Tq, H*hs)
-  Tensor probs = t.alloc({s.B, s.H, s.Tq, s.Tk});                                   // (B,H,Tq,Tk)
-  attention_forward(out.data(), probs.data(), q.data(), k.data(), v.data(), key_valid, s, scale, observer);
+  // The probabilities, kept only for backward or an observer (otherwise the kernel's workers hold one head each).
+  Tensor probs;
+  if (out.needs_grad() || (observer && *observer)) probs = t.alloc({s.B, s.H, s.Tq, s.Tk});  // (B,H,Tq,Tk)
+  attention_forward(out.data(), probs.defined() ? probs.data() : nullptr, q.data(), k.data(), v.data(), key_valid,
+                    s, scale, observer);
   if (out.needs_grad()) {
     t.record([&t, out, probs, q, k, v, s, scale]() {
       // The kernel writes all three gradients; inputs that need none get scratch.

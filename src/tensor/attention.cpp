@@ -108,6 +108,7 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
   if (reference_kernels()) return ref::attention_forward(out, probs, q, k, v, key_valid, s, scale, observer);
   prof::Scope scope("attention_forward", s.B * s.H, s.Tq, s.Tk);
   MNEMO_CHECK(s.Hkv > 0 && s.H % s.Hkv == 0, "attention: H=", s.H, " not a multiple of Hkv=", s.Hkv);
+  MNEMO_CHECK(probs || !(observer && *observer), "attention: an observer needs the probabilities");
   const int64_t group = s.H / s.Hkv;
   const int64_t qs = s.H * s.hs, ks = s.Hkv * s.hs;  // row strides of q/out and of k/v
   // Enough units for every worker even with few heads: split the query rows when B*H is small.
@@ -123,7 +124,9 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
       const float* qb = q + (b * s.Tq + i0) * qs + h * s.hs;  // (rows, hs), stride qs
       const float* kb = k + b * s.Tk * ks + hk * s.hs;        // (Tk, hs), stride ks
       const float* vb = v + b * s.Tk * ks + hk * s.hs;        // (Tk, hs), stride ks
-      float* pb = probs + ((b * s.H + h) * s.Tq + i0) * s.Tk;  // (rows, Tk)
+      thread_local std::vector<float> own;  // probabilities nobody keeps: one unit's, reused
+      if (!probs && own.size() < size_t((i1 - i0) * s.Tk)) own.resize(size_t((i1 - i0) * s.Tk));
+      float* pb = probs ? probs + ((b * s.H + h) * s.Tq + i0) * s.Tk : own.data();  // (rows, Tk)
       float* ob = out + (b * s.Tq + i0) * qs + h * s.hs;       // (rows, hs), stride qs
       const uint8_t* kv = key_valid ? key_valid + b * s.Tk : nullptr;
       // Causal rows only need keys up to q_offset + i1 - 1; the rest of each row is zero.

@@ -62,7 +62,8 @@ struct AttentionShape {
 using AttentionObserver = std::function<void(const float* probs, const AttentionShape& shape)>;
 // out (B,Tq,H,hs); probs (B,H,Tq,Tk) is written and must be kept for backward; q (B,Tq,H,hs); k, v (B,Tk,Hkv,hs);
 // key_valid (B,Tk) may be null, else 0 marks a padding key that no query sees (a row with no visible key gives
-// zero output). observer may be null.
+// zero output). observer may be null. probs may be null when neither backward nor an observer needs it: each
+// worker then keeps one head's probabilities in its own small buffer, which stays in cache.
 void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                        const uint8_t* key_valid, const AttentionShape& s, float scale,
                        const AttentionObserver* observer);

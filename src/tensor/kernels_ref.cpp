@@ -194,13 +194,15 @@ void attention_forward(float* out, float* probs, const float* q, const float* k,
                        const uint8_t* key_valid, const AttentionShape& s, float scale,
                        const AttentionObserver* observer) {
   MNEMO_CHECK(s.Hkv > 0 && s.H % s.Hkv == 0, "attention: H=", s.H, " not a multiple of Hkv=", s.Hkv);
+  MNEMO_CHECK(probs || !(observer && *observer), "attention: an observer needs the probabilities");
   const int64_t group = s.H / s.Hkv;
+  std::vector<float> row(size_t(s.Tk));  // when probs is null
   for (int64_t b = 0; b < s.B; ++b)
     for (int64_t h = 0; h < s.H; ++h) {
       const int64_t hk = h / group;
       for (int64_t i = 0; i < s.Tq; ++i) {
-        const float* qi = q + ((b * s.Tq + i) * s.H + h) * s.hs;  // (hs)
-        float* p = probs + ((b * s.H + h) * s.Tq + i) * s.Tk;     // (Tk)
+        const float* qi = q + ((b * s.Tq + i) * s.H + h) * s.hs;                    // (hs)
+        float* p = probs ? probs + ((b * s.H + h) * s.Tq + i) * s.Tk : row.data();  // (Tk)
         float mx = -INFINITY;
         for (int64_t j = 0; j < s.Tk; ++j) {
           if (!visible(s, key_valid, b, i, j)) continue;

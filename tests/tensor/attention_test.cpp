@@ -72,6 +72,11 @@ TEST(Attention, FastMatchesReferenceInEveryConfiguration) {
                         c.padding ? valid.data() : nullptr, s, scale, nullptr);
       attention_backward(dq[r].data(), dk[r].data(), dv[r].data(), dout.data(), probs[r].data(), q.data(),
                          k.data(), v.data(), s, scale);
+      // Without a probabilities buffer (inference): the same output, bit for bit.
+      std::vector<float> alone(q.size(), 0.0f);
+      attention_forward(alone.data(), nullptr, q.data(), k.data(), v.data(), c.padding ? valid.data() : nullptr, s,
+                        scale, nullptr);
+      EXPECT_EQ(alone, out[r]) << c.name << (r ? " reference" : " fast") << " without probs";
     }
     const std::string n = c.name;
     test::expect_close(probs[0], probs[1], 2e-6, 1e-5, n + " probs");
