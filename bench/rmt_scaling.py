@@ -7,7 +7,7 @@ RSS, and their spread over the lengths (targets: time per segment within 10 %, m
 least-squares line time = start + cost x segments and the marginal cost between consecutive lengths.
 
 Usage: .venv/bin/python bench/rmt_scaling.py --model DIR [--mnemo build/mnemo] [--segments 16,64,256,1024,4096]
-       [--threads 2] [--task memorize]
+       [--threads 2] [--task memorize] [--precision fp32|bf16]
 """
 import argparse
 import json
@@ -22,12 +22,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--task", default="memorize")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--precision", default="fp32", help="the encoder's linear layers: fp32 or bf16")
     a = ap.parse_args()
     rows = []
     for s in [int(x) for x in a.segments.split(",")]:
         r = subprocess.run([a.mnemo, "eval", "rmt", "-t", str(a.threads), "--quiet", "--model", a.model, "--task",
                             a.task, "--segments", str(s), "--count", "1", "--batch", "1", "--seed", str(a.seed),
-                            "--json"], check=True, capture_output=True, text=True)
+                            "--precision", a.precision, "--json"], check=True, capture_output=True, text=True)
         res = json.loads(r.stdout)["results"][0]
         rows.append({"segments": s, "tokens": res["tokens"], "seconds": res["seconds"],
                      "seconds_per_segment": res["seconds_per_segment_step"], "peak_rss_mb": res["peak_rss_mb"],
