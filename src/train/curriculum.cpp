@@ -94,6 +94,12 @@ void Curriculum::set_config(const CurriculumConfig& cfg) {
   if (cfg.max_segments < segments_)
     throw Error(cat("--max-segments ", cfg.max_segments, " is below the current stage (", segments_, " segments)"));
   cfg_ = cfg;
+  if (phase_ != Phase::Done || cfg_.mixed_steps <= 0) return;
+  const bool ended_mixed = !history_.empty() && history_.back().segments == -1;
+  if (ended_mixed && steps_ >= cfg_.mixed_steps) return;
+  if (ended_mixed) history_.pop_back();  // the mixed phase goes on: its record is written when it ends
+  else steps_ = 0;                       // the stages ended the run: a mixed phase starts
+  phase_ = Phase::Mixed;
 }
 
 const char* phase_name(Curriculum::Phase p) {

@@ -58,7 +58,8 @@ class Curriculum {
 
   Json to_json() const;
   static Curriculum from_json(const Json& j, const std::string& source);
-  // Change the rules mid-run (a resumed run with new limits); the stage, step count and history stay.
+  // Change the rules mid-run (a resumed run with new limits); the stage, step count and history stay. A finished
+  // run given a longer mixed phase (or one where it had none) goes back to it for the remaining steps.
   void set_config(const CurriculumConfig& cfg);
 
  private:

@@ -62,6 +62,31 @@ TEST(Curriculum, AdvancesOnlyWhenConverged) {
   EXPECT_EQ(cur.on_step(), Curriculum::Event::None);
   EXPECT_EQ(cur.on_step(), Curriculum::Event::Done);
   EXPECT_EQ(cur.phase(), Curriculum::Phase::Done);
+  // A finished run resumed with a longer mixed phase goes on with the steps it has not done; the same length, or a
+  // shorter one, leaves it finished.
+  const size_t records = cur.history().size();
+  cur.set_config(c);
+  EXPECT_EQ(cur.phase(), Curriculum::Phase::Done);
+  CurriculumConfig longer = c;
+  longer.mixed_steps = c.mixed_steps + 2;
+  cur.set_config(longer);
+  EXPECT_EQ(cur.phase(), Curriculum::Phase::Mixed);
+  EXPECT_EQ(cur.history().size(), records - 1);
+  EXPECT_EQ(cur.on_step(), Curriculum::Event::None);
+  EXPECT_EQ(cur.on_step(), Curriculum::Event::Done);
+  ASSERT_EQ(cur.history().size(), records);
+  EXPECT_EQ(cur.history().back().steps, longer.mixed_steps);
+  // A run whose stages ended it (no mixed phase) starts one.
+  CurriculumConfig plain = c;
+  plain.max_segments = 1, plain.mixed_min = 1, plain.mixed_steps = 0;
+  Curriculum short_run(plain);
+  for (int i = 0; i < 4; ++i) short_run.on_step();
+  short_run.on_eval(1.0);
+  ASSERT_EQ(short_run.on_eval(1.0), Curriculum::Event::Done);
+  plain.mixed_steps = 1;
+  short_run.set_config(plain);
+  EXPECT_EQ(short_run.phase(), Curriculum::Phase::Mixed);
+  EXPECT_EQ(short_run.on_step(), Curriculum::Event::Done);
   // Bad settings.
   CurriculumConfig bad = c;
   bad.max_segments = 0;

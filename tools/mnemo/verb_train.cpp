@@ -52,7 +52,8 @@ constexpr const char* kRmtUsage =
   --min-steps N         ... and after N steps at least (default 100)
   --max-steps N         a stage advances anyway after N steps (default 800); both step counts are multiples
                         of --eval-every (stages end at evaluations)
-  --mixed-steps N       then steps with random segment counts (default 300; 0: none)
+  --mixed-steps N       then steps with random segment counts (default 300; 0: none; with --resume, more
+                        than a finished run did goes on with the rest)
   --mixed-min N         their least segment count (default 1)
   --stop-at N           checkpoint and stop after step N in total (default 0: no limit; --max-total-steps N
                         is the same flag, its former name)
