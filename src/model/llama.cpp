@@ -405,6 +405,12 @@ void Llama::init_random(uint64_t seed) {
   }
 }
 
+void Llama::set_precision(Precision p) {
+  std::vector<int64_t> weights;
+  for (const Block& b : blocks_) weights.insert(weights.end(), {b.q, b.k, b.v, b.o, b.gate, b.up, b.down});
+  linears_.set(p, params_, weights);
+}
+
 Var Llama::embed(Tape& t, const int32_t* ids, int64_t N) {
   for (int64_t i = 0; i < N; ++i)
     if (ids[i] < 0 || ids[i] >= cfg_.vocab_size)
@@ -429,16 +435,17 @@ Var Llama::forward_embedded(Tape& t, const Var& x0, int64_t B, int64_t T, const 
   Var x = x0;  // (N, C)
   AttentionShape s;
   s.B = B, s.Tq = T, s.Tk = T, s.H = H, s.Hkv = Hkv, s.hs = hd, s.causal = true;
+  auto linear = [&](const Var& in, int64_t w) { return linears_(t, in, params_, w, -1); };
   for (const Block& b : blocks_) {
     Var h = rmsnorm(t, x, params_.var(t, b.attn_norm), cfg_.rms_norm_eps);
-    Var q = rope(t, ag::linear(t, h, params_.var(t, b.q), Var{}), cos, sin, H, hd);    // (N, H*hd)
-    Var k = rope(t, ag::linear(t, h, params_.var(t, b.k), Var{}), cos, sin, Hkv, hd);  // (N, Hkv*hd)
-    Var v = ag::linear(t, h, params_.var(t, b.v), Var{});                              // (N, Hkv*hd)
-    Var a = ag::attention(t, q, k, v, s, key_valid, observer);                         // (N, H*hd)
-    x = ag::add(t, x, ag::linear(t, a, params_.var(t, b.o), Var{}));
+    Var q = rope(t, linear(h, b.q), cos, sin, H, hd);    // (N, H*hd)
+    Var k = rope(t, linear(h, b.k), cos, sin, Hkv, hd);  // (N, Hkv*hd)
+    Var v = linear(h, b.v);                              // (N, Hkv*hd)
+    Var a = ag::attention(t, q, k, v, s, key_valid, observer);  // (N, H*hd)
+    x = ag::add(t, x, linear(a, b.o));
     h = rmsnorm(t, x, params_.var(t, b.ffn_norm), cfg_.rms_norm_eps);
-    Var m = swiglu(t, ag::linear(t, h, params_.var(t, b.gate), Var{}), ag::linear(t, h, params_.var(t, b.up), Var{}));
-    x = ag::add(t, x, ag::linear(t, m, params_.var(t, b.down), Var{}));  // (N, C)
+    Var m = swiglu(t, linear(h, b.gate), linear(h, b.up));
+    x = ag::add(t, x, linear(m, b.down));  // (N, C)
   }
   return rmsnorm(t, x, params_.var(t, norm_), cfg_.rms_norm_eps);
 }

@@ -21,6 +21,7 @@
 #include "autograd/tape.h"
 #include "base/json.h"
 #include "model/decoder.h"
+#include "model/precision.h"
 #include "tensor/quant.h"
 
 namespace mnemo {
@@ -123,6 +124,10 @@ class Llama {
   const ParameterSet& params() const { return params_; }
   // HF's init: every matrix N(0, 0.02), norms 1.
   void init_random(uint64_t seed);
+  // Precision of the blocks' linear layers (model/precision.h; embeddings, norms, attention and the LM head stay
+  // fp32). bf16 rounds the weights as they are now, for inference.
+  void set_precision(Precision p);
+  Precision precision() const { return linears_.precision(); }
 
   // ids (B*T) at positions 0..T-1 of each row -> logits (B*T, V). Throws Error for an id outside the vocabulary.
   Var forward(Tape& t, const int32_t* ids, int64_t B, int64_t T, const AttentionObserver* observer = nullptr);
@@ -151,6 +156,7 @@ class Llama {
   ParameterSet params_;
   int64_t embed_, norm_, lm_head_;  // lm_head_ = embed_ when tied
   std::vector<Block> blocks_;
+  Linears linears_;
 };
 
 // HF parameter names of a Llama with `cfg`, in declaration order, with their (out, in) shapes.

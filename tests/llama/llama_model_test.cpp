@@ -78,6 +78,30 @@ TEST(LlamaModel, GradientMatchesFiniteDifferences) {
   }
 }
 
+TEST(LlamaModel, Bf16PrecisionIsCloseToFp32AndInferenceOnly) {
+  // bf16 rounds the blocks' seven projections (model/precision.h): logits near fp32, not equal; fp32 again gives
+  // the same bits as before; a recording tape refuses bf16.
+  Llama m(tiny_config(true));
+  randomize(m, 3, 0.2f);
+  const auto ids = random_ids(12, 67, 4);
+  Tape t(Tape::Mode::Inference);
+  Tensor fp32 = m.forward(t, ids.data(), 2, 6).value.clone();
+  m.set_precision(Precision::bf16);
+  Tensor bf16 = m.forward(t, ids.data(), 2, 6).value.clone();
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < fp32.numel(); ++i) {
+    worst = std::max(worst, double(std::fabs(fp32[i] - bf16[i])));
+    scale = std::max(scale, double(std::fabs(fp32[i])));
+  }
+  EXPECT_GT(worst, 1e-6 * scale);
+  EXPECT_LT(worst, 3e-2 * scale);
+  Tape train;
+  EXPECT_THROW(m.forward(train, ids.data(), 2, 6), Error);
+  m.set_precision(Precision::fp32);
+  Tensor again = m.forward(t, ids.data(), 2, 6).value;
+  for (int64_t i = 0; i < fp32.numel(); ++i) ASSERT_EQ(fp32[i], again[i]) << i;
+}
+
 TEST(LlamaModel, RunnerPrefillAndDecodeMatchTape) {
   for (bool tied : {false, true}) {
     Llama m(tiny_config(tied));

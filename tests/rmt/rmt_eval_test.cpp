@@ -91,11 +91,17 @@ TEST_P(ShippedCheckpoint, GivesItsRecordedAccuracy) {
                             : eval_rmt_file(*load_rmt(model), *tok, data, want["batch"].as_int());
   EXPECT_EQ(r.count, want["count"].as_int());
   EXPECT_EQ(r.correct, want["correct"].as_int());
-  if (decoder) return;
-  // The encoder in bf16 (eval rmt --precision bf16) answers the held file as well.
-  auto half = load_rmt(model);
-  half->backbone().set_precision(Precision::bf16);
-  RmtEvalResult h = eval_rmt_file(*half, *tok, data, want["batch"].as_int());
+  // In bf16 (eval rmt --precision bf16) the model answers the held file as well.
+  RmtEvalResult h;
+  if (decoder) {
+    auto half = load_rmt_decoder(model);
+    half->backbone().set_precision(Precision::bf16);
+    h = eval_rmt_decoder_file(*half, *tok, data, want["batch"].as_int());
+  } else {
+    auto half = load_rmt(model);
+    half->backbone().set_precision(Precision::bf16);
+    h = eval_rmt_file(*half, *tok, data, want["batch"].as_int());
+  }
   EXPECT_EQ(h.correct, want["correct"].as_int()) << "bf16";
 }
 

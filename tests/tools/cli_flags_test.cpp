@@ -148,9 +148,6 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
                "mnemo eval: error: --attention-out writes one file: give one --segments value, not 1,2");
   expect_error(gen + " --attention-first 2", "mnemo eval: error: --attention-first needs --attention-out");
   expect_error(gen + " --precision fp16", "mnemo eval: error: --precision: 'fp16' is not fp32 or bf16");
-  const std::string dec = std::string(MNEMO_SOURCE_DIR) + "/models/rmtdec-qa1-smollm2";
-  expect_error("eval rmt --model " + dec + " --segments 2 --precision bf16",
-               "mnemo eval: error: " + dec + ": --precision bf16 is for the encoder variant");
   const std::string file = "eval rmt --model " + kNo + " --data " + kNo + ".jsonl";
   for (const char* f : {"--attention-out a.json", "--task qa1", "--count 4", "--seed 1", "--facts-max 2",
                         "--distractors 0.1"}) {

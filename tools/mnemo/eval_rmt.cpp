@@ -32,7 +32,7 @@ const char kEvalRmtUsage[] =
   --distractors X       name a random place in each background sentence with probability X (default 0:
                         the corpus as it is)
   --batch N             samples per forward (default 8)
-  --precision P         fp32 (default) or bf16: the encoder's linear layers in bf16 (inference about 1.6x as
+  --precision P         fp32 (default) or bf16: the backbone's linear layers in bf16 (inference about 1.6x as
                         fast on a CPU with bf16 arithmetic; docs/rmt.md has its accuracy)
   --tokenizer PATH      default: the model directory's, or the one it names
   --attention-out FILE  encoder: attention maps as JSON (one --segments value, --count 1 --batch 1)
@@ -103,11 +103,10 @@ int run_eval_rmt(Args& args) {
   const bool decoder = rmt_variant(dir) == "decoder";
   std::unique_ptr<RmtEncoder> encoder;
   std::unique_ptr<RmtDecoder> dec;
-  if (decoder && precision != Precision::fp32)
-    throw Error(cat(dir, ": --precision ", precision_name(precision), " is for the encoder variant"));
   if (decoder) dec = load_rmt_decoder(dir);
   else encoder = load_rmt(dir);
-  if (encoder) encoder->backbone().set_precision(precision);
+  if (decoder) dec->backbone().set_precision(precision);
+  else encoder->backbone().set_precision(precision);
   // The tokenizer: --tokenizer, else the model directory's, else the one it names or its base's (delta form).
   auto tok = load_any_tokenizer(tok_path.empty() ? rmt_tokenizer_path(dir) : tok_path);
   const int64_t L = decoder ? dec->config().segment_tokens : encoder->config().segment_tokens;
