@@ -112,10 +112,10 @@ Var Bert::encode_embeds(Tape& t, const Var& inputs_embeds, const int32_t* token_
   AttentionShape s;
   s.B = B, s.Tq = T, s.Tk = T, s.H = H, s.Hkv = H, s.hs = C / H, s.causal = false;
   const Gelu g = cfg_.gelu();
+  auto linear = [&](const Var& in, int64_t w, int64_t b) { return linears_(t, in, params_, w, b); };
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     const Layer& y = layers_[size_t(l)];
     const Tape::Mark layer_start = t.mark();
-    auto linear = [&](const Var& in, int64_t w, int64_t b) { return linears_(t, in, params_, w, b); };
     Var q = linear(x, y.q_w, y.q_b);  // (N,C) = (B,T,H,hs)
     Var k = linear(x, y.k_w, y.k_b);
     Var v = linear(x, y.v_w, y.v_b);

@@ -100,9 +100,8 @@ void linear_bf16_forward(float* out, const float* inp, const uint16_t* weight, c
   if (!bf16_native()) return linear_bf16_forward_widened(out, inp, weight, bias, N, C, OC);
   const int nth = num_threads();
   if (nth == 1 || N * OC * C < kParallelMacs) return rows_native(out, inp, weight, bias, N, C, OC);
-  parallel_run([&](int ith, int nt) {  // rows split as gemm() splits them, edges on multiples of 16
-    auto edge = [&](int i) { return std::min(N, (N * i / nt + 8) / 16 * 16); };
-    const int64_t r0 = ith == 0 ? 0 : edge(ith), r1 = ith == nt - 1 ? N : edge(ith + 1);
+  parallel_run([&](int ith, int nt) {  // rows split as gemm() splits them
+    const auto [r0, r1] = worker_block(N, ith, nt);
     if (r0 < r1) rows_native(out + r0 * OC, inp + r0 * C, weight, bias, r1 - r0, C, OC);
   });
 }

@@ -32,7 +32,6 @@ SetThreadsFn omp_set_threads() {
   return fn;
 }
 
-
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {  // C (M,N) *= beta (0 overwrites)
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
@@ -201,8 +200,7 @@ void gemm_with(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
   parallel_run([&](int ith, int nt) {
-    auto edge = [&](int i) { return std::min(len, (len * i / nt + 8) / 16 * 16); };
-    int64_t b0 = ith == 0 ? 0 : edge(ith), b1 = ith == nt - 1 ? len : edge(ith + 1);
+    const auto [b0, b1] = worker_block(len, ith, nt);
     if (b0 >= b1) return;
     if (by_rows) {
       const float* a = trans_a ? A + b0 : A + b0 * lda;  // rows b0.. of op(A)

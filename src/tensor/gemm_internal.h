@@ -1,7 +1,9 @@
 #pragma once
 // Internal to the tensor layer: a product on the calling thread only, for kernels that already run one job per
 // worker (attention splits (batch, head) pairs over the pool and multiplies inside each).
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 
 namespace mnemo {
 
@@ -10,6 +12,13 @@ void onednn_sequential_here();
 
 // Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
 constexpr int64_t kParallelMacs = 1 << 18;
+
+// Block ith of nt of [0, len), edges on multiples of 16 (a whole vector / oneDNN tile): how gemm() and the bf16
+// linear split a product between the pool's workers. Empty (first >= second) when len is short.
+inline std::pair<int64_t, int64_t> worker_block(int64_t len, int ith, int nt) {
+  auto edge = [&](int i) { return std::min(len, (len * i / nt + 8) / 16 * 16); };
+  return {ith == 0 ? 0 : edge(ith), ith == nt - 1 ? len : edge(ith + 1)};
+}
 
 // Same contract as gemm() (kernels.h), computed by one sequential oneDNN call on the calling thread.
 void gemm_sequential(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

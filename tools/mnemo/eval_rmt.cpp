@@ -103,10 +103,13 @@ int run_eval_rmt(Args& args) {
   const bool decoder = rmt_variant(dir) == "decoder";
   std::unique_ptr<RmtEncoder> encoder;
   std::unique_ptr<RmtDecoder> dec;
-  if (decoder) dec = load_rmt_decoder(dir);
-  else encoder = load_rmt(dir);
-  if (decoder) dec->backbone().set_precision(precision);
-  else encoder->backbone().set_precision(precision);
+  if (decoder) {
+    dec = load_rmt_decoder(dir);
+    dec->backbone().set_precision(precision);
+  } else {
+    encoder = load_rmt(dir);
+    encoder->backbone().set_precision(precision);
+  }
   // The tokenizer: --tokenizer, else the model directory's, else the one it names or its base's (delta form).
   auto tok = load_any_tokenizer(tok_path.empty() ? rmt_tokenizer_path(dir) : tok_path);
   const int64_t L = decoder ? dec->config().segment_tokens : encoder->config().segment_tokens;
