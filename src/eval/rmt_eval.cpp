@@ -55,6 +55,7 @@ Json RmtEvalResult::to_json(size_t max_samples) const {
       e["target"] = s.target;
       e["prediction"] = s.prediction;
       e["tokens"] = s.tokens;
+      if (s.line > 0) e["line"] = s.line;
       a.push_back(e);
     }
     j["samples"] = a;
@@ -68,7 +69,8 @@ struct Pending {
   std::vector<int32_t> ids;
   int32_t label = -1;   // encoder: index of the target among the model's labels
   std::string target;   // decoder: the answer word
-  int64_t sample = -1;  // index into RmtEvalResult::samples, -1 for task-file records
+  int64_t sample = -1;     // index into RmtEvalResult::samples
+  bool generated = false;  // made here (not read from a task file), so needs_memory is known
   bool needs_memory = false;  // generated: a supporting fact starts before the last segment
 };
 
@@ -77,8 +79,8 @@ void score(RmtEvalResult& r, const Pending& p, int64_t S, bool ok, const std::st
   r.count += 1, r.correct += ok;
   auto& slot = r.by_segments[S];
   slot.first += 1, slot.second += ok;
-  if (p.sample >= 0) {
-    r.samples[size_t(p.sample)].prediction = prediction;
+  if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = prediction;
+  if (p.generated) {
     auto& mem = r.needs_memory[S];  // present for generated samples, even when none needs the memory
     if (p.needs_memory) mem.first += 1, mem.second += ok;
   }
@@ -195,6 +197,20 @@ RmtEvalResult eval_file(const Tokenizer& tok, const std::string& path, int64_t b
     Pending p;
     p.ids = tok.encode(rec.input + " " + rec.question);
     target(p, rec.target, where);
+    RmtEvalResult::Sample smp;  // the facts and where they are, when the file says (tasks generate writes them)
+    if (const Json* f = rec.extra.find("facts"); f && f->is_array())
+      for (auto& x : f->as_array())
+        if (x.is_string()) smp.facts.push_back(x.as_string());
+    if (const Json* f = rec.extra.find("fact_positions"); f && f->is_array())
+      for (auto& x : f->as_array())
+        if (x.is_number()) smp.fact_positions.push_back(int64_t(x.as_number()));
+    if (smp.fact_positions.size() != smp.facts.size()) smp.facts.clear(), smp.fact_positions.clear();
+    smp.question = rec.question;
+    smp.target = rec.target;
+    smp.tokens = int64_t(p.ids.size());
+    smp.line = rec.line;
+    p.sample = int64_t(r.samples.size());
+    r.samples.push_back(std::move(smp));
     const int64_t S = (int64_t(p.ids.size()) + L - 1) / L;
     if (S != pending_S || int64_t(pending.size()) >= batch) run(pending, r);
     pending_S = S;
@@ -249,6 +265,7 @@ RmtEvalResult eval_generated(const Tokenizer& tok, const RmtGenerateOptions& opt
     smp.target = info.target;
     smp.tokens = int64_t(p.ids.size());
     p.sample = int64_t(r.samples.size());
+    p.generated = true;
     for (int f : info.supporting) p.needs_memory |= info.fact_positions[size_t(f)] < (opt.segments - 1) * L;
     r.samples.push_back(std::move(smp));
     pending.push_back(std::move(p));

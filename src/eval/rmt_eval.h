@@ -37,6 +37,7 @@ struct RmtEvalResult {
     std::vector<int64_t> fact_positions;  // token index in the input
     std::string question, target, prediction;
     int64_t tokens = 0;
+    int64_t line = 0;  // a task file's record: its line (generated samples: 0)
   };
   std::vector<Sample> samples;
   double accuracy() const { return count ? double(correct) / double(count) : 0.0; }

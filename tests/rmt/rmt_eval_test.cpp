@@ -91,6 +91,19 @@ TEST_P(ShippedCheckpoint, GivesItsRecordedAccuracy) {
                             : eval_rmt_file(*load_rmt(model), *tok, data, want["batch"].as_int());
   EXPECT_EQ(r.count, want["count"].as_int());
   EXPECT_EQ(r.correct, want["correct"].as_int());
+  // Every record is a sample with its line, its facts (tasks generate writes them) and the answer given; the
+  // answers that match are the count above.
+  ASSERT_EQ(int64_t(r.samples.size()), r.count);
+  int64_t matches = 0;
+  for (size_t i = 0; i < r.samples.size(); ++i) {
+    const auto& s = r.samples[i];
+    EXPECT_EQ(s.line, int64_t(i) + 1);
+    EXPECT_FALSE(s.facts.empty()) << "line " << s.line;
+    EXPECT_EQ(s.facts.size(), s.fact_positions.size());
+    EXPECT_FALSE(s.prediction.empty()) << "line " << s.line;
+    matches += s.prediction == s.target;
+  }
+  EXPECT_EQ(matches, r.correct);
   // In bf16 (eval rmt --precision bf16) the model answers the held file as well.
   RmtEvalResult h;
   if (decoder) {

@@ -154,10 +154,10 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
     const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
     expect_error(file + " " + f, "mnemo eval: error: " + flag + " is for generated samples (--segments), not --data");
   }
-  expect_error(file + " --show", "mnemo eval: error: --show is for generated samples (--segments), not --data");
   // Accepted forms reach the model: --facts-max alone (from qa2's shortest, 2), one --segments value with
-  // --attention-out.
-  for (const std::string& ok : {gen + " --task qa2 --facts-max 3", gen + " --attention-out a.json --count 1 --batch 1"})
+  // --attention-out, --show with a task file.
+  for (const std::string& ok : {gen + " --task qa2 --facts-max 3", gen + " --attention-out a.json --count 1 --batch 1",
+                                file + " --show"})
     expect_error(ok, "mnemo eval: error: " + kNo + ": not a directory");
 }
 

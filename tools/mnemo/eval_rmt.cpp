@@ -37,12 +37,23 @@ const char kEvalRmtUsage[] =
   --tokenizer PATH      default: the model directory's, or the one it names
   --attention-out FILE  encoder: attention maps as JSON (one --segments value, --count 1 --batch 1)
   --attention-first N   ... of the first N segments and the last (default 4)
-  --show                print each generated sample: facts, where they are, the answer (--json: every
-                        sample in the JSON, not only up to 16)
+  --show                print each sample (or record, with its line): facts, where they are, the answer
+                        (--json: every sample in the JSON, not only up to 16)
   --json                one JSON object
 )";
 
 namespace {
+
+void print_samples(const RmtEvalResult& r) {
+  for (auto& smp : r.samples) {
+    if (smp.line > 0) std::printf("  line %lld (%lld tokens)\n", (long long)smp.line, (long long)smp.tokens);
+    for (size_t f = 0; f < smp.facts.size(); ++f)
+      std::printf("  fact \"%s\" at token %lld of %lld\n", smp.facts[f].c_str(), (long long)smp.fact_positions[f],
+                  (long long)smp.tokens);
+    std::printf("  question \"%s\" -> answer: %s (expected %s)\n", smp.question.c_str(), smp.prediction.c_str(),
+                smp.target.c_str());
+  }
+}
 
 std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
   std::vector<int64_t> out;
@@ -79,7 +90,7 @@ int run_eval_rmt(Args& args) {
   g.attention_first = args.get_int("--attention-first", g.attention_first);
   const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
   const bool json = args.flag("--json");
-  const bool show = args.flag("--show");  // print each generated sample: the fact, where it is, the answer
+  const bool show = args.flag("--show");  // print each sample: its facts, where they are, the answer
   args.finish();
   if (data && !segs.empty()) throw Error("give --data FILE or --segments N (generate), not both");
   if (!data && segs.empty()) throw Error("give --data FILE.jsonl, or --segments N[,N...] to generate samples");
@@ -88,7 +99,6 @@ int run_eval_rmt(Args& args) {
     for (const char* f : {"--task", "--count", "--seed", "--split", "--corpus", "--facts-min", "--facts-max",
                           "--distractors", "--attention-out", "--attention-first"})
       if (args.get(f)) throw Error(cat(f, " is for generated samples (--segments), not --data"));
-  if (data && show) throw Error("--show is for generated samples (--segments), not --data");
   tasks::check_distractors(g.distractors);
   const std::vector<int64_t> seg_list = data ? std::vector<int64_t>{} : parse_list(segs, "--segments");
   // Each value's map would overwrite the last one's in the one file.
@@ -125,12 +135,13 @@ int run_eval_rmt(Args& args) {
     RmtEvalResult r = decoder ? eval_rmt_decoder_file(*dec, *tok, *data, g.batch)
                               : eval_rmt_file(*encoder, *tok, *data, g.batch);
     out["data"] = *data;
-    const Json rj = r.to_json();  // named: iterating a temporary's member would dangle
+    const Json rj = r.to_json(show ? r.samples.size() : 16);  // named: iterating a temporary's member would dangle
     for (auto& [k, v] : rj.as_object()) out[k] = v;
     if (!json)
       std::printf("%s: accuracy %.4f (%lld/%lld), %lld tokens, %.2f s, peak RSS %.1f MB\n", data->c_str(),
                   r.accuracy(), (long long)r.correct, (long long)r.count, (long long)r.tokens, r.seconds,
                   double(r.peak_rss_bytes) / 1048576.0);
+    if (show && !json) print_samples(r);
   } else {
     Json rows = Json::array();
     out["task"] = g.task;
@@ -149,14 +160,7 @@ int run_eval_rmt(Args& args) {
                     (long long)r.count, (long long)mem.second, (long long)mem.first, r.seconds,
                     r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
       }
-      if (show && !json)
-        for (auto& smp : r.samples) {
-          for (size_t f = 0; f < smp.facts.size(); ++f)
-            std::printf("  fact \"%s\" at token %lld of %lld\n", smp.facts[f].c_str(),
-                        (long long)smp.fact_positions[f], (long long)smp.tokens);
-          std::printf("  question \"%s\" -> answer: %s (expected %s)\n", smp.question.c_str(), smp.prediction.c_str(),
-                      smp.target.c_str());
-        }
+      if (show && !json) print_samples(r);
       std::fflush(stdout);
     }
     out["results"] = rows;
