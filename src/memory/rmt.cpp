@@ -144,13 +144,21 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
   // Segments before `first` run forward-only; with an inference tape, all of them do.
   const int64_t first = !train ? S : (bptt_depth > 0 ? std::max<int64_t>(0, S - bptt_depth) : 0);
   Tensor mem = Tensor::zeros({B * m, C});  // (B*m, C) memory handed between forward-only segments
+  Tensor start;                            // (B*m, C) batch.start_memory, when given
+  if (!batch.start_memory.empty()) {
+    MNEMO_CHECK(int64_t(batch.start_memory.size()) == B * m * C, "rmt_forward: start memory of ",
+                batch.start_memory.size(), " values for B=", B, " m=", m, " C=", C);
+    start = Tensor::zeros({B * m, C});
+    std::copy(batch.start_memory.begin(), batch.start_memory.end(), start.data());
+  }
+  auto first_memory = [&](Tape& t) { return start.numel() ? constant_input(start) : model.initial_memory(t, B); };
   auto seg_text = [&](int64_t s) { return batch.text.data() + s * B * L; };
   auto seg_len = [&](int64_t s) { return batch.lengths.data() + s * B; };
   RmtResult r;
   Tape& fwd = train ? scratch : tape;
   for (int64_t s = 0; s < first; ++s) {
     fwd.reset();
-    Var in = s == 0 ? model.initial_memory(fwd, B) : constant_input(mem);
+    Var in = s == 0 ? first_memory(fwd) : constant_input(mem);
     auto out = model.segment(fwd, seg_text(s), seg_len(s), B, in);
     if (s + 1 == S) {  // the last segment (inference): answer
       Var logits = model.classify(fwd, out.hidden, B);  // (B,K)
@@ -163,11 +171,12 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
     if (s + 1 == S) r.memory_norm = mean_row_norm(mem.data(), B * m, C);
   }
   if (!train) {
+    r.memory.assign(mem.data(), mem.data() + B * m * C);
     fwd.reset();
     return r;
   }
   tape.reset();
-  Var memory = first == 0 ? model.initial_memory(tape, B) : constant_input(mem);
+  Var memory = first == 0 ? first_memory(tape) : constant_input(mem);
   Var hidden;
   for (int64_t s = first; s < S; ++s) {
     auto out = model.segment(tape, seg_text(s), seg_len(s), B, memory);
@@ -181,6 +190,7 @@ RmtResult rmt_forward(RmtEncoder& model, Tape& tape, Tape& scratch, const RmtBat
   r.loss = loss.data()[0];
   score(logits, batch.labels, B, K, r);
   r.memory_norm = mean_row_norm(memory.data(), B * m, C);
+  r.memory.assign(memory.data(), memory.data() + B * m * C);
   if (loss.needs_grad() && r.counted) tape.backward(loss);
   return r;
 }

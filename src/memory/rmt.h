@@ -88,6 +88,10 @@ struct RmtBatch {
   std::vector<int32_t> text;     // (S, B, L)
   std::vector<int32_t> lengths;  // (S, B)
   std::vector<int32_t> labels;   // (B), -1 = no label (ignored by the loss)
+  // The memory segment 0 reads, (B*m, C), a constant: empty = the trainable initial memory. Training can start a
+  // batch from the memories other samples ended with, so that the memory learns to hold a fact from the states a
+  // long input leads to, not only from the initial one (train/rmt_trainer.h, carry_memory).
+  std::vector<float> start_memory;
 };
 
 struct RmtResult {
@@ -96,6 +100,7 @@ struct RmtResult {
   std::vector<int32_t> predictions;  // (B)
   std::vector<float> logits;         // (B, labels)
   double memory_norm = 0;            // mean L2 norm of the final memory rows (drift shows here first)
+  std::vector<float> memory;         // (B*m, C) the final memory
 };
 
 // Forward over all S segments and, when `tape` records, backward from the loss into the parameters' gradients

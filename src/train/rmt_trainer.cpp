@@ -39,6 +39,7 @@ Json RmtTrainConfig::to_json() const {
   j["batch"] = batch;
   j["bptt_depth"] = bptt_depth;
   j["distractors"] = distractors;
+  j["carry_memory"] = carry_memory;
   j["lr"] = lr;
   j["clip"] = clip;
   j["warmup"] = warmup;
@@ -66,6 +67,7 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
   c.batch = j.int_or("batch", c.batch);
   c.bptt_depth = j.int_or("bptt_depth", c.bptt_depth);
   c.distractors = j.number_or("distractors", c.distractors);
+  c.carry_memory = j.number_or("carry_memory", c.carry_memory);
   c.lr = j.number_or("lr", c.lr);
   c.clip = j.number_or("clip", c.clip);
   c.warmup = j.int_or("warmup", c.warmup);
@@ -98,6 +100,9 @@ void validate(const RmtTrainConfig& c) {
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
   tasks::check_distractors(c.distractors);
+  if (!(c.carry_memory >= 0 && c.carry_memory <= 1))
+    throw Error(cat("--carry-memory must be a probability in [0, 1], got ", c.carry_memory));
+  if (c.carry_memory > 0 && c.variant != "encoder") throw Error("--carry-memory is for the encoder variant");
   if (!(c.lr > 0)) throw Error("--lr must be positive");
   if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
   // A stage ends only at an evaluation: --max-steps 10 with --eval-every 50 would run 50 steps.
@@ -157,6 +162,7 @@ struct Outcome {
   double loss = 0;
   int64_t correct = 0, counted = 0;
   double memory_norm = 0;
+  std::vector<float> memory;  // encoder: the final memory (B*m, C)
 };
 
 class Trainee {
@@ -195,7 +201,7 @@ class EncoderTrainee : public Trainee {
   }
   Outcome run(Tape& tape, Tape& scratch, const RmtBatch& b, int64_t bptt_depth) override {
     RmtResult r = rmt_forward(*m_, tape, scratch, b, bptt_depth);
-    return {r.loss, r.correct, r.counted, r.memory_norm};
+    return {r.loss, r.correct, r.counted, r.memory_norm, std::move(r.memory)};
   }
   void save(const std::string& dir, const std::string& tokenizer) override {
     save_rmt(dir, *m_);
@@ -237,7 +243,7 @@ class DecoderTrainee : public Trainee {
       std::copy(a.begin(), a.end(), d.answers.begin() + i * A_);
     }
     RmtDecoderResult r = rmt_decoder_forward(*m_, tape, scratch, d, bptt_depth);
-    return {r.loss, r.correct, r.counted, r.memory_norm};
+    return {r.loss, r.correct, r.counted, r.memory_norm, {}};
   }
   void save(const std::string& dir, const std::string& tokenizer) override {
     // A GGUF tokenizer is referred to (relative to DIR), tokenizer files are copied.
@@ -271,6 +277,7 @@ struct Run {
   double loss_sum = 0;
   int64_t correct = 0, counted = 0, batches = 0;
   double seconds = 0;  // training time before this process (resumed runs)
+  Tensor carried;      // (batch*m, C) the memories the last step ended with (carry_memory > 0)
 };
 
 std::string ckpt_dir(const std::string& out) { return join_path(out, "checkpoint"); }
@@ -281,6 +288,7 @@ void save(Run& r) {
   ck.weights.emplace_back(r.model->memory()[0].name, r.model->memory()[0].value);
   ck.optimizer = {{"backbone.m", r.opt_b->m()}, {"backbone.v", r.opt_b->v()},
                   {"memory.m", r.opt_m->m()},   {"memory.v", r.opt_m->v()}};
+  if (r.carried.numel()) ck.optimizer.emplace_back("carried.memory", r.carried);  // the next step may start from it
   ck.rng = r.rng.state();
   ck.step = r.step;
   Json st = Json::object();
@@ -333,6 +341,11 @@ void load(Run& r) {
   r.opt_b->v().copy_from(ck.optimizer_tensor("backbone.v", r.opt_b->v().shape()));
   r.opt_m->m().copy_from(ck.optimizer_tensor("memory.m", r.opt_m->m().shape()));
   r.opt_m->v().copy_from(ck.optimizer_tensor("memory.v", r.opt_m->v().shape()));
+  for (auto& [name, t] : ck.optimizer)
+    if (name == "carried.memory") {
+      r.carried = Tensor::zeros(t.shape());
+      r.carried.copy_from(t);
+    }
   const int64_t os = ck.state.int_or("optimizer_steps", ck.step);
   r.opt_b->set_steps(os);
   r.opt_m->set_steps(os);
@@ -409,9 +422,25 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
          (limits.max_total_steps <= 0 || r.step < limits.max_total_steps)) {
     const int64_t S = r.cur->batch_segments(r.rng);
     RmtBatch batch = r.train->batch(r.rng, c.batch, S);
+    if (c.carry_memory > 0 && r.carried.numel() && r.rng.uniform() < c.carry_memory) {
+      // Sample i starts from the memory sample order[i] of the last step ended with.
+      const int64_t rows = r.carried.dim(0) / c.batch, C = r.carried.dim(1);
+      std::vector<int64_t> order(size_t(c.batch));
+      for (int64_t i = 0; i < c.batch; ++i) order[size_t(i)] = i;
+      for (int64_t i = c.batch - 1; i > 0; --i) std::swap(order[size_t(i)], order[r.rng.below(uint64_t(i + 1))]);
+      batch.start_memory.resize(size_t(c.batch * rows * C));
+      for (int64_t i = 0; i < c.batch; ++i)
+        std::copy_n(r.carried.data() + order[size_t(i)] * rows * C, rows * C,
+                    batch.start_memory.begin() + i * rows * C);
+    }
     r.model->backbone().zero_grad();
     r.model->memory().zero_grad();
     Outcome res = r.model->run(tape, scratch, batch, c.bptt_depth);
+    if (c.carry_memory > 0 && !res.memory.empty()) {
+      const int64_t C = r.model->memory()[0].value.dim(1);
+      if (!r.carried.numel()) r.carried = Tensor::zeros({int64_t(res.memory.size()) / C, C});
+      std::copy(res.memory.begin(), res.memory.end(), r.carried.data());
+    }
     if (c.freeze_embeddings) word->grad.fill(0.0f);
     const double norm = clip_grad_norm({&r.model->backbone(), &r.model->memory()}, c.clip);
     const double lr = c.lr * (c.warmup > 0 ? std::min(1.0, double(r.step + 1) / double(c.warmup)) : 1.0);

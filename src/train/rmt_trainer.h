@@ -42,6 +42,11 @@ struct RmtTrainConfig {
   // Places named in the background of training and validation samples (tasks::DistractorBackground's rate per
   // sentence): teaches the memory not to take a mere mention for a fact. 0 = the corpus as it is.
   double distractors = 0;
+  // Encoder: the probability that a step's batch starts from the memories the previous step's batch ended with
+  // (its samples in a random order, as constants) instead of the trainable initial memory. Chains of such steps
+  // bring memory states of long inputs into training, where each sample is still <= max_segments segments and
+  // gradients stay within it. 0 = every sample starts from the initial memory.
+  double carry_memory = 0;
   double lr = 1e-4, clip = 1.0;
   int64_t warmup = 50;
   bool freeze_embeddings = true;  // word embeddings stay pretrained (and out of the stored delta)

@@ -233,6 +233,35 @@ TEST(Rmt, TruncatedBptt) {
   EXPECT_GT(d12, 1e-6);
 }
 
+// A batch started from the memory a prefix ended with (RmtBatch::start_memory) answers as the whole input does,
+// and the trainable initial memory, unused, gets no gradient.
+TEST(Rmt, StartMemoryContinuesAnInput) {
+  auto m = tiny_model(41);
+  const int64_t B = 2, L = 5, S = 4, k = 2;
+  RmtBatch whole = tiny_batch(B, S, 42);
+  RmtBatch head = whole, tail = whole;
+  head.S = k, tail.S = S - k;
+  head.text.resize(size_t(k * B * L)), head.lengths.resize(size_t(k * B));
+  tail.text.erase(tail.text.begin(), tail.text.begin() + k * B * L);
+  tail.lengths.erase(tail.lengths.begin(), tail.lengths.begin() + k * B);
+  Tape t(Tape::Mode::Inference), s(Tape::Mode::Inference);
+  RmtResult w = rmt_forward(*m, t, s, whole, 0), h = rmt_forward(*m, t, s, head, 0);
+  ASSERT_EQ(h.memory.size(), size_t(B * 2 * 16));
+  tail.start_memory = h.memory;
+  RmtResult c = rmt_forward(*m, t, s, tail, 0);
+  ASSERT_EQ(c.logits.size(), w.logits.size());
+  for (size_t i = 0; i < c.logits.size(); ++i) EXPECT_EQ(c.logits[i], w.logits[i]);
+  EXPECT_EQ(c.memory, w.memory);
+  // Training from it: the same loss, and no gradient into rmt.memory.
+  Tape rec;
+  zero_all(*m);
+  RmtResult g = rmt_forward(*m, rec, s, tail, 0);
+  EXPECT_NEAR(g.loss, w.loss, 1e-6);
+  for (float x : m->memory_params()[0].grad.to_vector()) ASSERT_EQ(x, 0.0f);
+  tail.start_memory.pop_back();
+  EXPECT_ANY_THROW(rmt_forward(*m, t, s, tail, 0));
+}
+
 TEST(Rmt, StreamingMatchesBatchedAndHoldsConstantMemory) {
   auto m = tiny_model(31);
   const int64_t B = 2, L = 5;
