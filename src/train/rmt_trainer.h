@@ -8,7 +8,8 @@
 // from the validation split with a fixed seed per segment count.
 //
 // A run directory OUT holds:
-//   OUT/checkpoint/     the latest training checkpoint (io/checkpoint.h: weights, AdamW moments, RNG, step, state)
+//   OUT/checkpoint/     the latest training checkpoint (io/checkpoint.h: weights, AdamW moments, RNG, step, state,
+//                       and with carry_memory the memories the last step ended with)
 //   OUT/stage-NN/       the RMT model directory (memory/rmt_dir.h) when the stage with NN segments ended
 //   OUT/final/          the model at the end of the run (after the mixed phase)
 //   OUT/log.jsonl       one line per evaluation: step, segments, phase, train loss/accuracy, validation accuracy,
