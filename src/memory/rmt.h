@@ -89,8 +89,8 @@ struct RmtBatch {
   std::vector<int32_t> lengths;  // (S, B)
   std::vector<int32_t> labels;   // (B), -1 = no label (ignored by the loss)
   // The memory segment 0 reads, (B*m, C), a constant: empty = the trainable initial memory. Training can start a
-  // batch from the memories other samples ended with, so that the memory learns to hold a fact from the states a
-  // long input leads to, not only from the initial one (train/rmt_trainer.h, carry_memory).
+  // batch from memories that have read a long input, so that the memory learns to hold a fact from the states a
+  // long input leads to, not only from the initial one (train/rmt_trainer.h, warm_memory).
   std::vector<float> start_memory;
 };
 

@@ -39,7 +39,8 @@ Json RmtTrainConfig::to_json() const {
   j["batch"] = batch;
   j["bptt_depth"] = bptt_depth;
   j["distractors"] = distractors;
-  j["carry_memory"] = carry_memory;
+  j["warm_memory"] = warm_memory;
+  j["warm_segments"] = warm_segments;
   j["lr"] = lr;
   j["clip"] = clip;
   j["warmup"] = warmup;
@@ -67,7 +68,8 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
   c.batch = j.int_or("batch", c.batch);
   c.bptt_depth = j.int_or("bptt_depth", c.bptt_depth);
   c.distractors = j.number_or("distractors", c.distractors);
-  c.carry_memory = j.number_or("carry_memory", c.carry_memory);
+  c.warm_memory = j.number_or("warm_memory", c.warm_memory);
+  c.warm_segments = j.int_or("warm_segments", c.warm_segments);
   c.lr = j.number_or("lr", c.lr);
   c.clip = j.number_or("clip", c.clip);
   c.warmup = j.int_or("warmup", c.warmup);
@@ -100,9 +102,10 @@ void validate(const RmtTrainConfig& c) {
   if (c.batch < 1) throw Error("--batch must be at least 1");
   if (c.bptt_depth < 0) throw Error("--bptt-depth must be >= 0 (0 = all segments)");
   tasks::check_distractors(c.distractors);
-  if (!(c.carry_memory >= 0 && c.carry_memory <= 1))
-    throw Error(cat("--carry-memory must be a probability in [0, 1], got ", c.carry_memory));
-  if (c.carry_memory > 0 && c.variant != "encoder") throw Error("--carry-memory is for the encoder variant");
+  if (!(c.warm_memory >= 0 && c.warm_memory <= 1))
+    throw Error(cat("--warm-memory must be a probability in [0, 1], got ", c.warm_memory));
+  if (c.warm_memory > 0 && c.variant != "encoder") throw Error("--warm-memory is for the encoder variant");
+  if (c.warm_segments < 1) throw Error(cat("--warm-segments must be at least 1, got ", c.warm_segments));
   if (!(c.lr > 0)) throw Error("--lr must be positive");
   if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
   // A stage ends only at an evaluation: --max-steps 10 with --eval-every 50 would run 50 steps.
@@ -141,6 +144,26 @@ class Sampler {
       MNEMO_CHECK(int64_t(ids.size()) == S * L_, "task builder made ", ids.size(), " tokens, asked for ", S * L_);
       if (smp.info.target_index < 0) throw Error(cat("RMT training: task '", smp.info.task, "' has no location answer"));
       b.labels[size_t(i)] = smp.info.target_index;
+      for (int64_t s = 0; s < S; ++s)
+        std::copy(ids.begin() + s * L_, ids.begin() + (s + 1) * L_, b.text.begin() + (s * B + i) * L_);
+    }
+    return b;
+  }
+
+  // S segments of background text only (no fact, no label) per sample.
+  RmtBatch background(Rng& rng, int64_t B, int64_t S) {
+    RmtBatch b;
+    b.B = B, b.S = S;
+    b.text.assign(size_t(S * B * L_), 0);
+    b.lengths.assign(size_t(S * B), int32_t(L_));
+    b.labels.assign(size_t(B), -1);
+    for (int64_t i = 0; i < B; ++i) {
+      auto bg = tasks::make_background(kind_, &docs_, rng, distractors_);
+      std::vector<int32_t> ids;
+      while (int64_t(ids.size()) < S * L_) {
+        std::vector<int32_t> t = tok_.encode(cat(" ", bg->next()));
+        ids.insert(ids.end(), t.begin(), t.end());
+      }
       for (int64_t s = 0; s < S; ++s)
         std::copy(ids.begin() + s * L_, ids.begin() + (s + 1) * L_, b.text.begin() + (s * B + i) * L_);
     }
@@ -277,7 +300,10 @@ struct Run {
   double loss_sum = 0;
   int64_t correct = 0, counted = 0, batches = 0;
   double seconds = 0;  // training time before this process (resumed runs)
-  Tensor carried;      // (batch*m, C) the memories the last step ended with (carry_memory > 0)
+  // warm_memory > 0: the chain of memories that have read only background text, (batch*m, C), and how many
+  // segments they have read.
+  Tensor warm;
+  int64_t warm_age = 0;
 };
 
 std::string ckpt_dir(const std::string& out) { return join_path(out, "checkpoint"); }
@@ -288,7 +314,7 @@ void save(Run& r) {
   ck.weights.emplace_back(r.model->memory()[0].name, r.model->memory()[0].value);
   ck.optimizer = {{"backbone.m", r.opt_b->m()}, {"backbone.v", r.opt_b->v()},
                   {"memory.m", r.opt_m->m()},   {"memory.v", r.opt_m->v()}};
-  if (r.carried.numel()) ck.optimizer.emplace_back("carried.memory", r.carried);  // the next step may start from it
+  if (r.warm.numel()) ck.optimizer.emplace_back("warm.memory", r.warm);  // the chain goes on from it
   ck.rng = r.rng.state();
   ck.step = r.step;
   Json st = Json::object();
@@ -299,6 +325,7 @@ void save(Run& r) {
   st["counted"] = r.counted;
   st["batches"] = r.batches;
   st["seconds"] = r.seconds;
+  st["warm_age"] = r.warm_age;
   st["optimizer_steps"] = r.opt_b->steps();
   ck.state = st;
   save_checkpoint(ckpt_dir(r.out), ck);
@@ -342,9 +369,9 @@ void load(Run& r) {
   r.opt_m->m().copy_from(ck.optimizer_tensor("memory.m", r.opt_m->m().shape()));
   r.opt_m->v().copy_from(ck.optimizer_tensor("memory.v", r.opt_m->v().shape()));
   for (auto& [name, t] : ck.optimizer)
-    if (name == "carried.memory") {
-      r.carried = Tensor::zeros(t.shape());
-      r.carried.copy_from(t);
+    if (name == "warm.memory") {
+      r.warm = Tensor::zeros(t.shape());
+      r.warm.copy_from(t);
     }
   const int64_t os = ck.state.int_or("optimizer_steps", ck.step);
   r.opt_b->set_steps(os);
@@ -357,6 +384,7 @@ void load(Run& r) {
   r.counted = ck.state.int_or("counted", 0);
   r.batches = ck.state.int_or("batches", 0);
   r.seconds = ck.state.number_or("seconds", 0);
+  r.warm_age = ck.state.int_or("warm_age", 0);
 }
 
 // Validation accuracy at S segments on a fixed set (same seed for every evaluation at this S).
@@ -414,7 +442,7 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
   }
   const RmtTrainConfig& c = r.cfg;
   Parameter* word = &r.model->word_embeddings();
-  Tape tape, scratch(Tape::Mode::Inference);
+  Tape tape, scratch(Tape::Mode::Inference), warm_tape(Tape::Mode::Inference);
   Timer timer;
   RmtTrainSummary sum;
   Progress bar("rmt", limits.max_total_steps > 0 ? limits.max_total_steps : 0);
@@ -422,25 +450,28 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
          (limits.max_total_steps <= 0 || r.step < limits.max_total_steps)) {
     const int64_t S = r.cur->batch_segments(r.rng);
     RmtBatch batch = r.train->batch(r.rng, c.batch, S);
-    if (c.carry_memory > 0 && r.carried.numel() && r.rng.uniform() < c.carry_memory) {
-      // Sample i starts from the memory sample order[i] of the last step ended with.
-      const int64_t rows = r.carried.dim(0) / c.batch, C = r.carried.dim(1);
-      std::vector<int64_t> order(size_t(c.batch));
-      for (int64_t i = 0; i < c.batch; ++i) order[size_t(i)] = i;
-      for (int64_t i = c.batch - 1; i > 0; --i) std::swap(order[size_t(i)], order[r.rng.below(uint64_t(i + 1))]);
-      batch.start_memory.resize(size_t(c.batch * rows * C));
-      for (int64_t i = 0; i < c.batch; ++i)
-        std::copy_n(r.carried.data() + order[size_t(i)] * rows * C, rows * C,
-                    batch.start_memory.begin() + i * rows * C);
+    if (c.warm_memory > 0) {
+      // The chain reads warm_segments more segments of background (forward only), and with probability
+      // warm_memory the batch starts from it: sample i from the memory of chain row order[i].
+      RmtBatch noise = r.train->background(r.rng, c.batch, c.warm_segments);
+      if (r.warm.numel()) noise.start_memory = r.warm.to_vector();
+      Outcome w = r.model->run(warm_tape, scratch, noise, 0);
+      const int64_t C = r.model->memory()[0].value.dim(1), rows = int64_t(w.memory.size()) / (c.batch * C);
+      if (!r.warm.numel()) r.warm = Tensor::zeros({c.batch * rows, C});
+      std::copy(w.memory.begin(), w.memory.end(), r.warm.data());
+      r.warm_age += c.warm_segments;
+      if (r.rng.uniform() < c.warm_memory) {
+        std::vector<int64_t> order(size_t(c.batch));
+        for (int64_t i = 0; i < c.batch; ++i) order[size_t(i)] = i;
+        for (int64_t i = c.batch - 1; i > 0; --i) std::swap(order[size_t(i)], order[r.rng.below(uint64_t(i + 1))]);
+        batch.start_memory.resize(size_t(c.batch * rows * C));
+        for (int64_t i = 0; i < c.batch; ++i)
+          std::copy_n(r.warm.data() + order[size_t(i)] * rows * C, rows * C, batch.start_memory.begin() + i * rows * C);
+      }
     }
     r.model->backbone().zero_grad();
     r.model->memory().zero_grad();
     Outcome res = r.model->run(tape, scratch, batch, c.bptt_depth);
-    if (c.carry_memory > 0 && !res.memory.empty()) {
-      const int64_t C = r.model->memory()[0].value.dim(1);
-      if (!r.carried.numel()) r.carried = Tensor::zeros({int64_t(res.memory.size()) / C, C});
-      std::copy(res.memory.begin(), res.memory.end(), r.carried.data());
-    }
     if (c.freeze_embeddings) word->grad.fill(0.0f);
     const double norm = clip_grad_norm({&r.model->backbone(), &r.model->memory()}, c.clip);
     const double lr = c.lr * (c.warmup > 0 ? std::min(1.0, double(r.step + 1) / double(c.warmup)) : 1.0);
@@ -467,6 +498,7 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
       j["train_accuracy"] = r.counted ? double(r.correct) / double(r.counted) : 0.0;
       j["val_accuracy"] = acc;
       j["memory_norm"] = mnorm;
+      if (c.warm_memory > 0) j["warm_age"] = r.warm_age;
       j["grad_norm"] = norm;
       j["lr"] = lr;
       j["seconds"] = r.seconds + timer.seconds();

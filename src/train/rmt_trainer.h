@@ -9,7 +9,7 @@
 //
 // A run directory OUT holds:
 //   OUT/checkpoint/     the latest training checkpoint (io/checkpoint.h: weights, AdamW moments, RNG, step, state,
-//                       and with carry_memory the memories the last step ended with)
+//                       and with warm_memory the chain of memories that read background text)
 //   OUT/stage-NN/       the RMT model directory (memory/rmt_dir.h) when the stage with NN segments ended
 //   OUT/final/          the model at the end of the run (after the mixed phase)
 //   OUT/log.jsonl       one line per evaluation: step, segments, phase, train loss/accuracy, validation accuracy,
@@ -43,11 +43,14 @@ struct RmtTrainConfig {
   // Places named in the background of training and validation samples (tasks::DistractorBackground's rate per
   // sentence): teaches the memory not to take a mere mention for a fact. 0 = the corpus as it is.
   double distractors = 0;
-  // Encoder: the probability that a step's batch starts from the memories the previous step's batch ended with
-  // (its samples in a random order, as constants) instead of the trainable initial memory. Chains of such steps
-  // bring memory states of long inputs into training, where each sample is still <= max_segments segments and
-  // gradients stay within it. 0 = every sample starts from the initial memory.
-  double carry_memory = 0;
+  // Encoder: memory states of long inputs in training. Beside the samples runs a chain of memories that read
+  // only background text, `warm_segments` more segments of it each step (forward only, from the initial memory
+  // at the first step, so after n steps it has read n * warm_segments segments). With probability `warm_memory`
+  // a step's batch starts from the chain's memories (in a random order, as constants) instead of the initial
+  // memory: the fact is then written into, and held by, a memory that has read a long input, as at inference.
+  // Each sample is still <= max_segments segments and gradients stay within it. 0 = never.
+  double warm_memory = 0;
+  int64_t warm_segments = 4;
   double lr = 1e-4, clip = 1.0;
   int64_t warmup = 50;
   bool freeze_embeddings = true;  // word embeddings stay pretrained (and out of the stored delta)

@@ -165,13 +165,13 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
   c.distractors = 0.3;  // its draws come from the run's RNG, its rate from the saved configuration
   c.curriculum.max_segments = 2, c.curriculum.threshold = 0.01, c.curriculum.confirm = 1;
   c.curriculum.min_steps = 2, c.curriculum.max_steps = 4, c.curriculum.mixed_steps = 3;
-  // Twice: as configured, and with batches that start from the last batch's memories (whose memories the
-  // checkpoint holds, so the resumed run starts the same batches from the same states).
+  // Twice: as configured, and with batches that start from the warm chain's memories (which the checkpoint
+  // holds, so the resumed run starts the same batches from the same states).
   std::vector<double> plain;
-  for (double carry : {0.0, 0.7}) {
-    SCOPED_TRACE(cat("carry_memory ", carry));
-    c.carry_memory = carry;
-    const std::string a_dir = root + (carry > 0 ? "/ca" : "/a"), b_dir = root + (carry > 0 ? "/cb" : "/b");
+  for (double warm : {0.0, 0.7}) {
+    SCOPED_TRACE(cat("warm_memory ", warm));
+    c.warm_memory = warm, c.warm_segments = 2;
+    const std::string a_dir = root + (warm > 0 ? "/wa" : "/a"), b_dir = root + (warm > 0 ? "/wb" : "/b");
     for (const std::string& d : {a_dir, b_dir}) std::system(cat("rm -rf '", d, "'").c_str());
 
     RmtTrainLimits all;
@@ -190,17 +190,19 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
     for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(b[i], a.losses[i]) << "step " << i + 1;
     EXPECT_EQ(a.curriculum.dump(), b2.curriculum.dump());
     EXPECT_EQ(log_lines_without_time(a_dir + "/log.jsonl"), log_lines_without_time(b_dir + "/log.jsonl"));
-    if (carry == 0) plain = a.losses;
-    else EXPECT_NE(a.losses, plain);  // some batches did start from carried memories
+    if (warm == 0) plain = a.losses;
+    else EXPECT_NE(a.losses, plain);  // some batches did start from the chain
   }
-  c.carry_memory = 0;
+  c.warm_memory = 0;
   c.variant = "decoder";
-  c.carry_memory = 0.5;
+  c.warm_memory = 0.5;
   EXPECT_THROW(train_rmt(c, root + "/dec", false, RmtTrainLimits{}), Error);  // the encoder's option
   c.variant = "encoder";
-  c.carry_memory = 1.5;
+  c.warm_memory = 1.5;
   EXPECT_THROW(train_rmt(c, root + "/big", false, RmtTrainLimits{}), Error);  // not a probability
-  c.carry_memory = 0;
+  c.warm_memory = 0.5, c.warm_segments = 0;
+  EXPECT_THROW(train_rmt(c, root + "/none", false, RmtTrainLimits{}), Error);  // reads nothing
+  c.warm_memory = 0, c.warm_segments = 4;
   // The run went through both stages into the mixed phase and saved each stage as a model directory.
   EXPECT_TRUE(file_exists(root + "/a/stage-01/config.json"));
   EXPECT_TRUE(file_exists(root + "/a/stage-02/config.json"));

@@ -127,10 +127,12 @@ TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
                "mnemo train: error: --min-steps 10 is checked at evaluations: make it a multiple of --eval-every 50");
   expect_error("train rmt --init " + kNo + " --out " + out + " --distractors 1.5",
                "mnemo train: error: --distractors must be a probability in [0, 1], got 1.5");
-  expect_error("train rmt --init " + kNo + " --out " + out + " --carry-memory 2",
-               "mnemo train: error: --carry-memory must be a probability in [0, 1], got 2");
-  expect_error("train rmt --variant decoder --init " + kNo + " --out " + out + " --carry-memory 0.5",
-               "mnemo train: error: --carry-memory is for the encoder variant");
+  expect_error("train rmt --init " + kNo + " --out " + out + " --warm-memory 2",
+               "mnemo train: error: --warm-memory must be a probability in [0, 1], got 2");
+  expect_error("train rmt --variant decoder --init " + kNo + " --out " + out + " --warm-memory 0.5",
+               "mnemo train: error: --warm-memory is for the encoder variant");
+  expect_error("train rmt --init " + kNo + " --out " + out + " --warm-memory 0.5 --warm-segments 0",
+               "mnemo train: error: --warm-segments must be at least 1, got 0");
   EXPECT_FALSE(fs::exists(out));
 }
 

@@ -37,9 +37,11 @@ constexpr const char* kRmtUsage =
   --bptt-depth N        backpropagate through the last N segments (default 0: all)
   --distractors X       name a random place in each background sentence with probability X, in training
                         and validation samples, so that a mention is not taken for a fact (default 0)
-  --carry-memory P      encoder: with probability P a step's samples start from the memories the last
-                        step's ended with, not the initial memory: memory states of long inputs in
-                        training, gradients still within each sample (default 0)
+  --warm-memory P       encoder: with probability P a step's samples start from memories that have read
+                        only background text, a chain that reads --warm-segments more each step (forward
+                        only): the states of long inputs in training, gradients still within each sample
+                        (default 0)
+  --warm-segments K     segments the chain reads each step (default 4)
   --lr X                learning rate (default 1e-4)
   --clip X              gradient-norm clip (default 1.0)
   --warmup N            warmup steps (default 50)
@@ -159,7 +161,8 @@ int run_train_rmt(cli::Args& args) {
     c.batch = args.get_int("--batch", c.batch);
     c.bptt_depth = args.get_int("--bptt-depth", c.bptt_depth);
     c.distractors = args.get_double("--distractors", c.distractors);
-    c.carry_memory = args.get_double("--carry-memory", c.carry_memory);
+    c.warm_memory = args.get_double("--warm-memory", c.warm_memory);
+    c.warm_segments = args.get_int("--warm-segments", c.warm_segments);
     c.lr = args.get_double("--lr", c.lr);
     c.clip = args.get_double("--clip", c.clip);
     c.warmup = args.get_int("--warmup", c.warmup);
