@@ -126,12 +126,7 @@ class Sampler {
       : tok_(tok), docs_(std::move(docs)), kind_(kind), L_(L), story_(story), distractors_(distractors) {}
 
   RmtBatch batch(Rng& rng, int64_t B, int64_t S) {
-    RmtBatch b;
-    b.B = B, b.S = S;
-    b.text.assign(size_t(S * B * L_), 0);
-    b.lengths.assign(size_t(S * B), int32_t(L_));
-    b.labels.assign(size_t(B), -1);
-    for (int64_t i = 0; i < B; ++i) {
+    return fill(B, S, [&](int32_t& label) {
       tasks::TaskOptions opt;
       opt.task = kind_;
       opt.length_tokens = S * L_;
@@ -143,34 +138,42 @@ class Sampler {
       std::vector<int32_t> ids = tok_.encode(smp.input + " " + smp.info.question);
       MNEMO_CHECK(int64_t(ids.size()) == S * L_, "task builder made ", ids.size(), " tokens, asked for ", S * L_);
       if (smp.info.target_index < 0) throw Error(cat("RMT training: task '", smp.info.task, "' has no location answer"));
-      b.labels[size_t(i)] = smp.info.target_index;
-      for (int64_t s = 0; s < S; ++s)
-        std::copy(ids.begin() + s * L_, ids.begin() + (s + 1) * L_, b.text.begin() + (s * B + i) * L_);
-    }
-    return b;
+      label = smp.info.target_index;
+      return ids;
+    });
   }
 
   // S segments of background text only (no fact, no label) per sample.
   RmtBatch background(Rng& rng, int64_t B, int64_t S) {
-    RmtBatch b;
-    b.B = B, b.S = S;
-    b.text.assign(size_t(S * B * L_), 0);
-    b.lengths.assign(size_t(S * B), int32_t(L_));
-    b.labels.assign(size_t(B), -1);
-    for (int64_t i = 0; i < B; ++i) {
+    return fill(B, S, [&](int32_t&) {
       auto bg = tasks::make_background(kind_, &docs_, rng, distractors_);
       std::vector<int32_t> ids;
       while (int64_t(ids.size()) < S * L_) {
         std::vector<int32_t> t = tok_.encode(cat(" ", bg->next()));
         ids.insert(ids.end(), t.begin(), t.end());
       }
+      return ids;
+    });
+  }
+
+ private:
+  // B samples of S full segments: row(label) makes the next sample's tokens (at least S * L; the first S * L are
+  // used) and may set its label (else -1).
+  template <class Row>
+  RmtBatch fill(int64_t B, int64_t S, Row row) {
+    RmtBatch b;
+    b.B = B, b.S = S;
+    b.text.assign(size_t(S * B * L_), 0);
+    b.lengths.assign(size_t(S * B), int32_t(L_));
+    b.labels.assign(size_t(B), -1);
+    for (int64_t i = 0; i < B; ++i) {
+      const std::vector<int32_t> ids = row(b.labels[size_t(i)]);
       for (int64_t s = 0; s < S; ++s)
         std::copy(ids.begin() + s * L_, ids.begin() + (s + 1) * L_, b.text.begin() + (s * B + i) * L_);
     }
     return b;
   }
 
- private:
   const Tokenizer& tok_;
   std::vector<tasks::CorpusDocument> docs_;
   tasks::TaskKind kind_;
