@@ -5,10 +5,10 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "scratch.h"
 
 TEST(File, AtomicWriteLeavesOldContentWhenTheWriterFails) {
-  std::string dir = testing::TempDir() + "/mnemo_file_test";
-  mnemo::make_directories(dir);
+  std::string dir = scratch_dir();
   std::string p = dir + "/x.txt";
   mnemo::atomic_write(p, "first");
   EXPECT_THROW(mnemo::atomic_write(p, [](std::ostream& o) {

@@ -9,18 +9,11 @@
 #include "base/file.h"
 #include "base/rng.h"
 #include "io/safetensors.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
 namespace {
-
-// One directory per test: ctest runs tests in parallel, and one test's stale temporaries must not show in another's.
-std::string temp_dir() {
-  std::string d = testing::TempDir() + "/mnemo_checkpoint_test_" +
-                  testing::UnitTest::GetInstance()->current_test_info()->name();
-  make_directories(d);
-  return d;
-}
 
 Checkpoint sample(int64_t step, float bias) {
   Checkpoint ck;
@@ -68,7 +61,7 @@ void expect_error(const std::string& path, std::initializer_list<std::string> pi
 }  // namespace
 
 TEST(Checkpoint, DirectoryRoundTripRestoresEverythingAndTheRngStream) {
-  std::string dir = join_path(temp_dir(), "ck_dir");
+  std::string dir = join_path(scratch_dir(), "ck_dir");
   std::filesystem::remove_all(dir);
   EXPECT_FALSE(is_checkpoint(dir));
   Checkpoint ck = sample(100, 6);
@@ -92,14 +85,14 @@ TEST(Checkpoint, DirectoryRoundTripRestoresEverythingAndTheRngStream) {
   Checkpoint again = load_checkpoint(dir);
   EXPECT_EQ(again.step, 200);
   EXPECT_EQ(again.weight("wte.weight", {2, 3})[5], 7.0f);
-  for (auto& e : std::filesystem::directory_iterator(temp_dir()))
+  for (auto& e : std::filesystem::directory_iterator(scratch_dir()))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   // Loaded tensors are writable.
   again.weights[0].second[0] = 1.0f;
 }
 
 TEST(Checkpoint, SingleFileRoundTrip) {
-  std::string p = join_path(temp_dir(), "ck.safetensors");
+  std::string p = join_path(scratch_dir(), "ck.safetensors");
   Checkpoint ck = sample(5, 2);
   ck.extra_files.clear();
   save_checkpoint(p, ck);
@@ -108,7 +101,7 @@ TEST(Checkpoint, SingleFileRoundTrip) {
 }
 
 TEST(Checkpoint, LookupHelpersNameTheTensor) {
-  std::string p = join_path(temp_dir(), "ck2.safetensors");
+  std::string p = join_path(scratch_dir(), "ck2.safetensors");
   save_checkpoint(p, sample(1, 0));
   Checkpoint ck = load_checkpoint(p);
   EXPECT_EQ(ck.weight("ln.bias", {3})[0], 0.5f);
@@ -122,7 +115,7 @@ TEST(Checkpoint, LookupHelpersNameTheTensor) {
 }
 
 TEST(Checkpoint, RejectsBadCheckpoints) {
-  std::string base = temp_dir();
+  std::string base = scratch_dir();
   // Not a checkpoint at all.
   expect_error(join_path(base, "nothing_here"), {"nothing_here", "no such checkpoint"});
   std::string plain = join_path(base, "plain.safetensors");
@@ -173,7 +166,7 @@ TEST(Checkpoint, RejectsBadCheckpoints) {
 }
 
 TEST(Checkpoint, SaveRefusesBadInputAndForeignDirectories) {
-  std::string base = temp_dir();
+  std::string base = scratch_dir();
   Checkpoint ck = sample(1, 0);
   ck.weights.emplace_back("ln.bias", Tensor::zeros({3}));
   EXPECT_THROW(save_checkpoint(join_path(base, "dup"), ck), Error);

@@ -14,17 +14,11 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "tensor/quant.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
 namespace {
-
-std::string temp_dir() {
-  // Scratch files in memory when the machine has /dev/shm: the loops below write thousands of them.
-  std::string d = (is_directory("/dev/shm") ? std::string("/dev/shm") : testing::TempDir()) + "/mnemo_gguf_test";
-  make_directories(d);
-  return d;
-}
 
 // A minimal GGUF writer for tests: append fields in file order.
 struct Writer {
@@ -137,7 +131,7 @@ std::vector<TinyTensor> tiny_tensors() {
 
 // Plain write (no fsync: the loops below write thousands of scratch files).
 std::string write(const std::string& name, const std::string& bytes) {
-  std::string p = join_path(temp_dir(), name);
+  std::string p = join_path(scratch_dir(), name);
   std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
   return p;
 }
@@ -255,7 +249,7 @@ TEST(Gguf, RandomCorruptionIsAnErrorOrALoadNeverACrash) {
   std::string kv = all_kinds_kv(&n_kv);
   const std::string full = build(3, n_kv, kv, tiny_tensors());
   std::mt19937 gen(1);
-  const std::string p = join_path(temp_dir(), "fuzz.gguf");
+  const std::string p = join_path(scratch_dir(), "fuzz.gguf");
   int loaded = 0, errors = 0;
   for (int trial = 0; trial < 400; ++trial) {
     std::string b = full;

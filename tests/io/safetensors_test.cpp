@@ -8,21 +8,16 @@
 
 #include "base/error.h"
 #include "tensor/quant.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
 namespace {
 
-std::string temp_dir() {
-  std::string d = testing::TempDir() + "/mnemo_safetensors_test";
-  make_directories(d);
-  return d;
-}
-
 // A file made of an explicit header text and data bytes (for the malformed-input tests).
 std::string write_raw(const std::string& name, const std::string& header, const std::string& data,
                       int64_t header_len_override = -1) {
-  std::string p = join_path(temp_dir(), name);
+  std::string p = join_path(scratch_dir(), name);
   std::string bytes(8, '\0');
   uint64_t n = header_len_override >= 0 ? uint64_t(header_len_override) : header.size();
   std::memcpy(bytes.data(), &n, 8);
@@ -46,7 +41,7 @@ void expect_error(const std::string& path, std::initializer_list<std::string> pi
 }  // namespace
 
 TEST(Safetensors, RoundTripFloatHalfAndRawTensorsWithMetadata) {
-  std::string p = join_path(temp_dir(), "rt.safetensors");
+  std::string p = join_path(scratch_dir(), "rt.safetensors");
   Tensor a = Tensor::from({2, 3}, {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, -7.0f});  // (2, 3)
   Tensor b = Tensor::from({5}, {0.1f, 0.2f, 0.3f, -1e30f, 65504.0f});          // (5): stored as BF16
   Tensor c = Tensor::from({3}, {0.1f, 1e-6f, -3.0f});                            // (3): stored as F16
@@ -100,7 +95,7 @@ TEST(Safetensors, RoundTripFloatHalfAndRawTensorsWithMetadata) {
 }
 
 TEST(Safetensors, EmptyAndScalarTensors) {
-  std::string p = join_path(temp_dir(), "edge.safetensors");
+  std::string p = join_path(scratch_dir(), "edge.safetensors");
   save_safetensors(p, {SafetensorsItem("empty", Tensor::zeros({0, 4})), SafetensorsItem("scalar", Tensor::from({}, {2.5f}))});
   SafetensorsFile f(p);
   EXPECT_EQ(f.tensor("empty").numel(), 0);
@@ -141,7 +136,7 @@ TEST(Safetensors, HalfConversionsAreExactAndRoundToNearestEven) {
 }
 
 TEST(Safetensors, WriterRejectsBadItems) {
-  std::string p = join_path(temp_dir(), "bad_write.safetensors");
+  std::string p = join_path(scratch_dir(), "bad_write.safetensors");
   EXPECT_THROW(save_safetensors(p, {SafetensorsItem("x", Tensor::zeros({2})), SafetensorsItem("x", Tensor::zeros({2}))}), Error);
   EXPECT_THROW(save_safetensors(p, {SafetensorsItem("__metadata__", Tensor::zeros({2}))}), Error);
   EXPECT_THROW(save_safetensors(p, {SafetensorsItem::raw("r", DType::I32, {3}, std::string(8, '\0'))}), Error);
@@ -155,7 +150,7 @@ TEST(Safetensors, MalformedFilesGiveOneLineErrorsNamingFileAndTensor) {
   SafetensorsFile good(write_raw("good.safetensors", ok, data));
   EXPECT_EQ(good.tensor("w").numel(), 2);
 
-  std::string p = join_path(temp_dir(), "tiny.safetensors");
+  std::string p = join_path(scratch_dir(), "tiny.safetensors");
   atomic_write(p, std::string("abc"));
   expect_error(p, {p, "truncated"});
   expect_error(write_raw("hlen.safetensors", ok, data, 1000), {"hlen.safetensors", "header length 1000", "past the end"});
@@ -201,7 +196,7 @@ TEST(Safetensors, MalformedFilesGiveOneLineErrorsNamingFileAndTensor) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("'w' has shape [2], expected [3]"), std::string::npos) << e.what();
   }
-  expect_error(join_path(temp_dir(), "missing.safetensors"), {"missing.safetensors", "cannot open"});
+  expect_error(join_path(scratch_dir(), "missing.safetensors"), {"missing.safetensors", "cannot open"});
 }
 
 TEST(Safetensors, F8TensorsAreRefusedByTheFp32Helper) {

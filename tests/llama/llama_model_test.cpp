@@ -16,6 +16,7 @@
 #include "io/llama_loader.h"
 #include "io/safetensors.h"
 #include "model/llama.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
@@ -151,7 +152,7 @@ TEST(LlamaModel, ConfigErrorsNameTheFieldAndDirectoryRoundTrips) {
 
   Llama m(tiny_config(false));
   randomize(m, 6, 0.2f);
-  const std::string dir = std::string(MNEMO_BINARY_DIR) + "/llama_roundtrip_test";
+  const std::string dir = scratch_dir();
   save_llama_dir(dir, m, DType::F32);
   auto back = load_llama_dir(dir);
   for (int64_t i = 0; i < m.params().size(); ++i) {
@@ -160,7 +161,6 @@ TEST(LlamaModel, ConfigErrorsNameTheFieldAndDirectoryRoundTrips) {
     ASSERT_EQ(a.name, b.name);
     for (int64_t k = 0; k < a.value.numel(); ++k) ASSERT_EQ(a.value[k], b.value[k]) << a.name;
   }
-  std::filesystem::remove_all(dir);
 }
 
 // Against transformers: tests/oracle/test_llama.py writes DIR (an HF Llama directory and expected.safetensors with

@@ -1,7 +1,6 @@
 // Model directories: save/load round trips, the name variants found in the wild, and bad input (one-line errors
 // naming the file and the tensor).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -10,25 +9,10 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "io/model_dir.h"
+#include "scratch.h"
 
 namespace mnemo {
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it when the test ends.
-std::string temp_dir(const std::string& tag) {
-  struct Cleanup {
-    std::vector<std::string> dirs;
-    ~Cleanup() {
-      for (auto& d : dirs) std::filesystem::remove_all(d);
-    }
-  };
-  static Cleanup cleanup;
-  std::string tmpl = "/tmp/mnemo-model-dir-" + tag + "-XXXXXX";
-  char* p = mkdtemp(tmpl.data());
-  MNEMO_CHECK(p != nullptr, "mkdtemp");
-  cleanup.dirs.push_back(tmpl);
-  return tmpl;
-}
 
 Gpt2Config tiny_gpt2() {
   Gpt2Config c;
@@ -68,7 +52,7 @@ void expect_error(F fn, std::vector<std::string> want) {
 TEST(ModelDir, Gpt2RoundTripTransposesConv1D) {
   Gpt2 m(tiny_gpt2());
   m.init_random(7);
-  const std::string dir = temp_dir("gpt2");
+  const std::string dir = scratch_dir() + "/gpt2";
   save_model_dir(dir, m);
   SafetensorsFile f(join_path(dir, "model.safetensors"));
   EXPECT_EQ(f.entry("transformer.h.0.mlp.c_fc.weight").shape, (Shape{8, 32}));  // Conv1D (in, out) on disk
@@ -86,7 +70,7 @@ TEST(ModelDir, BertRoundTripsEveryHead) {
   for (BertHead h : {BertHead::None, BertHead::MaskedLM, BertHead::SequenceClassification}) {
     Bert m(tiny_bert(h));
     m.init_random(8);
-    const std::string dir = temp_dir("bert");
+    const std::string dir = scratch_dir() + "/bert" + std::to_string(int(h));
     save_model_dir(dir, m);
     auto back = load_bert(dir);
     EXPECT_EQ(back->config().head, h);
@@ -105,7 +89,7 @@ TEST(ModelDir, BertAcceptsNamesWithOrWithoutPrefix) {
   mlm.init_random(10);
   for (auto& it : parameter_items(mlm.params()))
     if (it.name.rfind("cls.", 0) == 0) items.push_back(it);
-  const std::string dir = temp_dir("prefix");
+  const std::string dir = scratch_dir();
   save_safetensors(join_path(dir, "model.safetensors"), items, {{"format", "pt"}});
   atomic_write(join_path(dir, "config.json"), mlm.config().to_json().dump());
   auto back = load_bert(dir);
@@ -127,7 +111,7 @@ class BadModelDir : public ::testing::Test {
   void SetUp() override {
     Gpt2 m(tiny_gpt2());
     m.init_random(11);
-    dir = temp_dir("bad");
+    dir = scratch_dir() + "/bad";
     save_model_dir(dir, m);
     items = parameter_items(m.params());
     weights = join_path(dir, "model.safetensors");

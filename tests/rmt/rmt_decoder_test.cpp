@@ -23,6 +23,7 @@
 #include "memory/rmt_dir.h"
 #include "text/tokenizer.h"
 #include "train/rmt_trainer.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
@@ -314,8 +315,7 @@ TEST(RmtDecoder, SinkTokenOpensEverySegment) {
 }
 
 TEST(RmtDecoderDir, SaveLoadFullAndDelta) {
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_decoder_test_dirs";
-  std::system(cat("rm -rf '", root, "'").c_str());
+  const std::string root = scratch_dir();
   auto m = tiny_model(41);
   save_rmt_decoder(root + "/full", *m);
   EXPECT_EQ(rmt_variant(root + "/full"), "decoder");
@@ -381,7 +381,7 @@ TEST(RmtDecoderDir, SaveLoadFullAndDelta) {
 }
 
 TEST(RmtDecoderDir, BadDirectories) {
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_decoder_test_dirs";
+  const std::string root = scratch_dir();
   EXPECT_THROW(load_rmt_decoder(root + "/does-not-exist"), Error);
   auto m = tiny_model(51);
   save_rmt_decoder(root + "/bad", *m);
@@ -445,7 +445,7 @@ void write_corpus(const std::string& dir) {
 TEST(RmtDecoderEval, GeneratedAndFileSamples) {
   if (!file_exists(kMiniLM + "/vocab.txt")) GTEST_SKIP() << kMiniLM << " missing (scripts/setup fetches it)";
   Progress::set_quiet(true);
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_decoder_eval_test";
+  const std::string root = scratch_dir();
   write_corpus(root + "/corpus");
   write_tiny_llama_dir(root + "/llama");
   RmtDecoderConfig rc;
@@ -486,7 +486,7 @@ TEST(RmtDecoderEval, GeneratedAndFileSamples) {
 TEST(RmtDecoderTrainer, ResumedRunGivesTheSameLosses) {
   if (!file_exists(kMiniLM + "/vocab.txt")) GTEST_SKIP() << kMiniLM << " missing (scripts/setup fetches it)";
   Progress::set_quiet(true);
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_decoder_train_test";
+  const std::string root = scratch_dir();
   write_corpus(root + "/corpus");
   write_tiny_llama_dir(root + "/llama");
   RmtTrainConfig c;
@@ -499,7 +499,6 @@ TEST(RmtDecoderTrainer, ResumedRunGivesTheSameLosses) {
   c.eval_every = 2, c.val_count = 3, c.val_batch = 2, c.seed = 9;
   c.curriculum.max_segments = 2, c.curriculum.threshold = 0.01, c.curriculum.confirm = 1;
   c.curriculum.min_steps = 2, c.curriculum.max_steps = 4, c.curriculum.mixed_steps = 2;
-  for (const char* d : {"/a", "/b"}) std::system(cat("rm -rf '", root, d, "'").c_str());
   RmtTrainLimits all;
   all.max_total_steps = 7;
   RmtTrainSummary a = train_rmt(c, root + "/a", false, all);
@@ -525,7 +524,6 @@ TEST(RmtDecoderTrainer, ResumedRunGivesTheSameLosses) {
   // The wrong backbone for the variant is a clear error.
   RmtTrainConfig wrong = c;
   wrong.init = kMiniLM;
-  std::system(cat("rm -rf '", root, "/c'").c_str());
   EXPECT_NE(error_of([&] { train_rmt(wrong, root + "/c", false, first); }).find("Llama"), std::string::npos);
 }
 

@@ -13,6 +13,7 @@
 #include "io/gguf_tokenizer.h"
 #include "memory/rmt_dir.h"
 #include "text/tokenizer.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
@@ -50,8 +51,7 @@ TEST(RmtEval, BadTaskFilesGiveClearErrors) {
   Progress::set_quiet(true);
   auto tok = load_tokenizer(kMiniLM);
   auto m = tiny_rmt_with_bert_vocab();
-  const std::string dir = std::string(MNEMO_BINARY_DIR) + "/rmt_eval_test";
-  make_directories(dir);
+  const std::string dir = scratch_dir();
   const std::string good = R"({"input": "Mary went to the office. The sky is blue.", "question": "Where is Mary?", "target": "office"})";
   auto write = [&](const std::string& name, const std::string& text) {
     atomic_write(join_path(dir, name), text);

@@ -16,6 +16,7 @@
 #include "memory/rmt.h"
 #include "memory/rmt_dir.h"
 #include "memory/rmt_ops.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
@@ -287,7 +288,7 @@ TEST(Rmt, StreamingMatchesBatchedAndHoldsConstantMemory) {
 }
 
 TEST(RmtDir, SaveLoadFullAndDelta) {
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_test_dirs";
+  const std::string root = scratch_dir();
   auto m = tiny_model(41);
   save_rmt(root + "/full", *m);
   auto back = load_rmt(root + "/full");
@@ -315,7 +316,7 @@ TEST(RmtDir, SaveLoadFullAndDelta) {
 }
 
 TEST(RmtDir, BadDirectories) {
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_test_dirs";
+  const std::string root = scratch_dir();
   EXPECT_THROW(load_rmt(root + "/does-not-exist"), Error);
   auto m = tiny_model(51);
   save_rmt(root + "/bad", *m);
@@ -344,7 +345,7 @@ TEST(RmtDir, BadDirectories) {
 TEST(RmtDir, InitFromAFinishedRmtKeepsEverything) {
   // `mnemo train rmt --init RUN/final`: a full RMT directory is also a BERT directory; its classifier and memory
   // are kept, so the new run starts from the trained model's function.
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_test_dirs";
+  const std::string root = scratch_dir();
   auto m = tiny_model(61);
   save_rmt(root + "/init", *m);
   auto n = rmt_from_pretrained(root + "/init", tiny_rmt(), 99);
@@ -378,7 +379,7 @@ TEST(RmtDir, InitFromAMaskedLmBertStartsAFreshPooler) {
   // ablation's backbone) has no pooler: the RMT takes its embeddings and encoder, and starts the pooler and the
   // classifier fresh, as transformers' BertForSequenceClassification.from_pretrained does. Any other missing
   // tensor is still an error.
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_test_dirs";
+  const std::string root = scratch_dir();
   BertConfig c = tiny_bert();
   c.head = BertHead::MaskedLM;
   Bert mlm(c);

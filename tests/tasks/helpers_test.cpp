@@ -1,34 +1,20 @@
 // (Named *_test.cpp so the tests' glob builds it; it holds the helpers of helpers.h, and tests of the solver.)
 #include "helpers.h"
 
-#include <unistd.h>
 
 #include <regex>
 
 #include "base/error.h"
 #include "base/progress.h"
+#include "scratch.h"
 
 namespace mnemo::tasks::testing {
 
 // Test output stays readable: no progress bars from the generators.
 static const bool kQuiet = (Progress::set_quiet(true), true);
 
-namespace {
-
-struct ProcessDir {
-  std::string path = std::string(MNEMO_BINARY_DIR) + "/tmp_tasks_test/" + std::to_string(::getpid());
-  ~ProcessDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-}  // namespace
-
 std::string temp_dir(const std::string& name) {
-  static ProcessDir root;
-  std::string d = root.path + "/" + name;
-  std::filesystem::remove_all(d);
+  std::string d = scratch_dir() + "/" + name;
   std::filesystem::create_directories(d);
   return d;
 }

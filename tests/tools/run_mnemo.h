@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "scratch.h"
+
 namespace mnemo_test {
 
 struct Result {
@@ -24,17 +26,8 @@ inline std::string read_text(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// A scratch directory of this test process, removed at exit.
-inline const std::filesystem::path& scratch() {
-  static const std::filesystem::path dir = [] {
-    namespace fs = std::filesystem;
-    fs::path d = fs::temp_directory_path() / ("mnemo_tools_test_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    std::atexit([] { fs::remove_all(fs::temp_directory_path() / ("mnemo_tools_test_" + std::to_string(::getpid()))); });
-    return d;
-  }();
-  return dir;
-}
+// The running test's scratch directory, as a path.
+inline std::filesystem::path scratch() { return scratch_dir(); }
 
 // `mnemo ARGS` (ARGS as a shell would split them).
 inline Result mnemo(const std::string& args) {

@@ -8,6 +8,7 @@
 #include "base/progress.h"
 #include "base/rng.h"
 #include "train/optimizer.h"
+#include "scratch.h"
 
 using namespace mnemo;
 
@@ -46,19 +47,13 @@ LmTrainConfig tiny_config(const std::string& ckpt, int64_t steps) {
   return c;
 }
 
-std::string temp_dir(const char* name) {
-  auto p = std::filesystem::path(testing::TempDir()) / name;
-  std::filesystem::remove_all(p);
-  return p.string();
-}
-
 }  // namespace
 
 TEST(LmTrainer, TrainingLowersTheValidationLoss) {
   Progress::set_quiet(true);
   auto m = tiny_gpt2(1);
   auto train = pattern_ids(4000, 1), val = pattern_ids(600, 2);
-  auto c = tiny_config(temp_dir("lm_lower"), 60);
+  auto c = tiny_config(scratch_dir() + "/lm_lower", 60);
   double before = lm_validation_loss(m, val, c);
   auto log = train_lm(m, train, val, c, false);
   ASSERT_EQ(log.val_loss.size(), 6u);
@@ -70,11 +65,11 @@ TEST(LmTrainer, StopAndResumeGivesIdenticalLosses) {
   auto train = pattern_ids(3000, 3), val = pattern_ids(400, 4);
   // Uninterrupted: 30 steps.
   auto a = tiny_gpt2(5);
-  auto ca = tiny_config(temp_dir("lm_full"), 30);
+  auto ca = tiny_config(scratch_dir() + "/lm_full", 30);
   auto full = train_lm(a, train, val, ca, false);
   // Interrupted: stopped after 20 of the 30 steps (checkpoint at 20), then a fresh model resumes to 30.
   auto b = tiny_gpt2(5);
-  auto cb = tiny_config(temp_dir("lm_resume"), 30);
+  auto cb = tiny_config(scratch_dir() + "/lm_resume", 30);
   cb.stop_at = 20;
   train_lm(b, train, val, cb, false);
   auto b2 = tiny_gpt2(99);  // different initial weights: the checkpoint must replace them

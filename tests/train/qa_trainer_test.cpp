@@ -14,17 +14,12 @@
 #include "io/gguf_tokenizer.h"
 #include "io/llama_loader.h"
 #include "tasks/qa_prompt.h"
+#include "scratch.h"
 
 namespace mnemo {
 namespace {
 
 const std::string kGguf = std::string(MNEMO_DATA_DIR) + "/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-std::string fresh_dir(const std::string& name) {
-  auto p = std::filesystem::path(testing::TempDir()) / ("qa_trainer_" + name);
-  std::filesystem::remove_all(p);
-  return p.string();
-}
 
 // A 2-layer Llama with SmolLM2's vocabulary, saved as an HF directory.
 std::string tiny_llama_dir(const std::string& root, int64_t context = 128) {
@@ -93,7 +88,7 @@ TEST(QaPrompt, ChatMlPromptAndReply) {
 TEST(QaTrainer, LowersTheReplyLossAndResumesExactly) {
   if (!file_exists(kGguf)) GTEST_SKIP() << kGguf << " not present (scripts/setup fetches it)";
   Progress::set_quiet(true);
-  const std::string root = fresh_dir("resume");
+  const std::string root = scratch_dir() + "/resume";
   QaTrainConfig c = tiny_config(root);
   const std::string whole = join_path(root, "whole"), split = join_path(root, "split");
 
@@ -122,7 +117,7 @@ TEST(QaTrainer, LowersTheReplyLossAndResumesExactly) {
 TEST(QaTrainer, BadRunsAreClearErrors) {
   if (!file_exists(kGguf)) GTEST_SKIP() << kGguf << " not present (scripts/setup fetches it)";
   Progress::set_quiet(true);
-  const std::string root = fresh_dir("errors");
+  const std::string root = scratch_dir() + "/errors";
   QaTrainConfig c = tiny_config(root);
   c.steps = 1, c.batch = 1, c.val_count = 1;
   auto message = [](auto&& f) {
