@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <numeric>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -41,6 +42,7 @@ Json RmtTrainConfig::to_json() const {
   j["distractors"] = distractors;
   j["warm_memory"] = warm_memory;
   j["warm_segments"] = warm_segments;
+  j["warm_reset"] = warm_reset;
   j["lr"] = lr;
   j["clip"] = clip;
   j["warmup"] = warmup;
@@ -70,6 +72,7 @@ RmtTrainConfig RmtTrainConfig::from_json(const Json& j, const std::string& sourc
   c.distractors = j.number_or("distractors", c.distractors);
   c.warm_memory = j.number_or("warm_memory", c.warm_memory);
   c.warm_segments = j.int_or("warm_segments", c.warm_segments);
+  c.warm_reset = j.number_or("warm_reset", c.warm_reset);
   c.lr = j.number_or("lr", c.lr);
   c.clip = j.number_or("clip", c.clip);
   c.warmup = j.int_or("warmup", c.warmup);
@@ -106,6 +109,8 @@ void validate(const RmtTrainConfig& c) {
     throw Error(cat("--warm-memory must be a probability in [0, 1], got ", c.warm_memory));
   if (c.warm_memory > 0 && c.variant != "encoder") throw Error("--warm-memory is for the encoder variant");
   if (c.warm_segments < 1) throw Error(cat("--warm-segments must be at least 1, got ", c.warm_segments));
+  if (!(c.warm_reset >= 0 && c.warm_reset <= 1))
+    throw Error(cat("--warm-reset must be a probability in [0, 1], got ", c.warm_reset));
   if (!(c.lr > 0)) throw Error("--lr must be positive");
   if (c.eval_every < 1) throw Error("--eval-every must be at least 1");
   // A stage ends only at an evaluation: --max-steps 10 with --eval-every 50 would run 50 steps.
@@ -304,9 +309,9 @@ struct Run {
   int64_t correct = 0, counted = 0, batches = 0;
   double seconds = 0;  // training time before this process (resumed runs)
   // warm_memory > 0: the chain of memories that have read only background text, (batch*m, C), and how many
-  // segments they have read.
+  // segments each row has read.
   Tensor warm;
-  int64_t warm_age = 0;
+  std::vector<int64_t> warm_ages;
 };
 
 std::string ckpt_dir(const std::string& out) { return join_path(out, "checkpoint"); }
@@ -328,7 +333,9 @@ void save(Run& r) {
   st["counted"] = r.counted;
   st["batches"] = r.batches;
   st["seconds"] = r.seconds;
-  st["warm_age"] = r.warm_age;
+  Json ages = Json::array();
+  for (int64_t a : r.warm_ages) ages.push_back(a);
+  st["warm_ages"] = ages;
   st["optimizer_steps"] = r.opt_b->steps();
   ck.state = st;
   save_checkpoint(ckpt_dir(r.out), ck);
@@ -387,7 +394,10 @@ void load(Run& r) {
   r.counted = ck.state.int_or("counted", 0);
   r.batches = ck.state.int_or("batches", 0);
   r.seconds = ck.state.number_or("seconds", 0);
-  r.warm_age = ck.state.int_or("warm_age", 0);
+  if (const Json* ages = ck.state.find("warm_ages"))
+    for (const Json& a : ages->as_array("warm_ages")) r.warm_ages.push_back(int64_t(a.as_number("warm_ages")));
+  else if (r.warm.numel())  // saved before the rows had ages of their own
+    r.warm_ages.assign(size_t(r.cfg.batch), ck.state.int_or("warm_age", 0));
 }
 
 // Validation accuracy at S segments on a fixed set (same seed for every evaluation at this S).
@@ -457,12 +467,23 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
       // The chain reads warm_segments more segments of background (forward only), and with probability
       // warm_memory the batch starts from it: sample i from the memory of chain row order[i].
       RmtBatch noise = r.train->background(r.rng, c.batch, c.warm_segments);
-      if (r.warm.numel()) noise.start_memory = r.warm.to_vector();
+      const Tensor& first = r.model->memory()[0].value;  // (m, C)
+      const int64_t rows = first.dim(0), C = first.dim(1);
+      if (!r.warm.numel()) {
+        r.warm = Tensor::zeros({c.batch * rows, C});
+        for (int64_t i = 0; i < c.batch; ++i) std::copy_n(first.data(), rows * C, r.warm.data() + i * rows * C);
+        r.warm_ages.assign(size_t(c.batch), 0);
+      }
+      if (c.warm_reset > 0)
+        for (int64_t i = 0; i < c.batch; ++i)
+          if (r.rng.uniform() < c.warm_reset) {
+            std::copy_n(first.data(), rows * C, r.warm.data() + i * rows * C);
+            r.warm_ages[size_t(i)] = 0;
+          }
+      noise.start_memory = r.warm.to_vector();
       Outcome w = r.model->run(warm_tape, scratch, noise, 0);
-      const int64_t C = r.model->memory()[0].value.dim(1), rows = int64_t(w.memory.size()) / (c.batch * C);
-      if (!r.warm.numel()) r.warm = Tensor::zeros({c.batch * rows, C});
       std::copy(w.memory.begin(), w.memory.end(), r.warm.data());
-      r.warm_age += c.warm_segments;
+      for (int64_t& a : r.warm_ages) a += c.warm_segments;
       if (r.rng.uniform() < c.warm_memory) {
         std::vector<int64_t> order(size_t(c.batch));
         for (int64_t i = 0; i < c.batch; ++i) order[size_t(i)] = i;
@@ -501,7 +522,14 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
       j["train_accuracy"] = r.counted ? double(r.correct) / double(r.counted) : 0.0;
       j["val_accuracy"] = acc;
       j["memory_norm"] = mnorm;
-      if (c.warm_memory > 0) j["warm_age"] = r.warm_age;
+      if (c.warm_memory > 0) {  // the chain's mean age (segments read), and its youngest and oldest rows
+        j["warm_age"] = double(std::accumulate(r.warm_ages.begin(), r.warm_ages.end(), int64_t(0))) /
+                        double(r.warm_ages.size());
+        if (c.warm_reset > 0) {
+          j["warm_age_min"] = *std::min_element(r.warm_ages.begin(), r.warm_ages.end());
+          j["warm_age_max"] = *std::max_element(r.warm_ages.begin(), r.warm_ages.end());
+        }
+      }
       j["grad_norm"] = norm;
       j["lr"] = lr;
       j["seconds"] = r.seconds + timer.seconds();

@@ -51,6 +51,10 @@ struct RmtTrainConfig {
   // Each sample is still <= max_segments segments and gradients stay within it. 0 = never.
   double warm_memory = 0;
   int64_t warm_segments = 4;
+  // Each step, each chain row starts over from the initial memory with this probability, so the chain holds
+  // memories of every age (geometric, mean warm_segments / warm_reset segments) instead of one age that grows
+  // with the step. 0 = never.
+  double warm_reset = 0;
   double lr = 1e-4, clip = 1.0;
   int64_t warmup = 50;
   bool freeze_embeddings = true;  // word embeddings stay pretrained (and out of the stored delta)

@@ -166,13 +166,15 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
   c.distractors = 0.3;  // its draws come from the run's RNG, its rate from the saved configuration
   c.curriculum.max_segments = 2, c.curriculum.threshold = 0.01, c.curriculum.confirm = 1;
   c.curriculum.min_steps = 2, c.curriculum.max_steps = 4, c.curriculum.mixed_steps = 3;
-  // Twice: as configured, and with batches that start from the warm chain's memories (which the checkpoint
-  // holds, so the resumed run starts the same batches from the same states).
+  // Three times: as configured, and with batches that start from the warm chain's memories (which the
+  // checkpoint holds, with each row's age, so the resumed run starts the same batches from the same states), one
+  // chain of growing age, then one whose rows start over at random.
   std::vector<double> plain;
-  for (double warm : {0.0, 0.7}) {
-    SCOPED_TRACE(cat("warm_memory ", warm));
-    c.warm_memory = warm, c.warm_segments = 2;
-    const std::string a_dir = root + (warm > 0 ? "/wa" : "/a"), b_dir = root + (warm > 0 ? "/wb" : "/b");
+  for (auto [warm, reset] : {std::pair{0.0, 0.0}, {0.7, 0.0}, {0.7, 0.5}}) {
+    SCOPED_TRACE(cat("warm_memory ", warm, " warm_reset ", reset));
+    c.warm_memory = warm, c.warm_segments = 2, c.warm_reset = reset;
+    const std::string name = warm == 0 ? "" : reset == 0 ? "w" : "r";
+    const std::string a_dir = root + "/" + name + "a", b_dir = root + "/" + name + "b";
 
     RmtTrainLimits all;
     all.max_total_steps = 9;
@@ -192,6 +194,11 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
     EXPECT_EQ(log_lines_without_time(a_dir + "/log.jsonl"), log_lines_without_time(b_dir + "/log.jsonl"));
     if (warm == 0) plain = a.losses;
     else EXPECT_NE(a.losses, plain);  // some batches did start from the chain
+    if (warm > 0) {  // 9 steps of 2 segments: one age for all rows, or rows that started over
+      Json last = Json::parse(log_lines_without_time(a_dir + "/log.jsonl").back());
+      if (reset == 0) EXPECT_EQ(last["warm_age"].as_number(), 18);
+      else EXPECT_LT(last["warm_age_min"].as_number(), last["warm_age_max"].as_number());
+    }
   }
   c.warm_memory = 0;
   c.variant = "decoder";
@@ -202,7 +209,9 @@ TEST(RmtTrainer, ResumedRunGivesTheSameLosses) {
   EXPECT_THROW(train_rmt(c, root + "/big", false, RmtTrainLimits{}), Error);  // not a probability
   c.warm_memory = 0.5, c.warm_segments = 0;
   EXPECT_THROW(train_rmt(c, root + "/none", false, RmtTrainLimits{}), Error);  // reads nothing
-  c.warm_memory = 0, c.warm_segments = 4;
+  c.warm_segments = 4, c.warm_reset = -0.1;
+  EXPECT_THROW(train_rmt(c, root + "/never", false, RmtTrainLimits{}), Error);  // not a probability
+  c.warm_memory = 0, c.warm_reset = 0;
   // The run went through both stages into the mixed phase and saved each stage as a model directory.
   EXPECT_TRUE(file_exists(root + "/a/stage-01/config.json"));
   EXPECT_TRUE(file_exists(root + "/a/stage-02/config.json"));

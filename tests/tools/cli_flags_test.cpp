@@ -133,6 +133,8 @@ TEST_F(CliFlags, TrainRmtFactsRangeAndStageSteps) {
                "mnemo train: error: --warm-memory is for the encoder variant");
   expect_error("train rmt --init " + kNo + " --out " + out + " --warm-memory 0.5 --warm-segments 0",
                "mnemo train: error: --warm-segments must be at least 1, got 0");
+  expect_error("train rmt --init " + kNo + " --out " + out + " --warm-memory 0.5 --warm-reset 2",
+               "mnemo train: error: --warm-reset must be a probability in [0, 1], got 2");
   EXPECT_FALSE(fs::exists(out));
 }
 

@@ -42,6 +42,8 @@ constexpr const char* kRmtUsage =
                         only): the states of long inputs in training, gradients still within each sample
                         (default 0)
   --warm-segments K     segments the chain reads each step (default 4)
+  --warm-reset R        each step, each chain row starts over with probability R, so the chain holds
+                        memories of every age (mean K/R segments) (default 0: one age, growing)
   --lr X                learning rate (default 1e-4)
   --clip X              gradient-norm clip (default 1.0)
   --warmup N            warmup steps (default 50)
@@ -163,6 +165,7 @@ int run_train_rmt(cli::Args& args) {
     c.distractors = args.get_double("--distractors", c.distractors);
     c.warm_memory = args.get_double("--warm-memory", c.warm_memory);
     c.warm_segments = args.get_int("--warm-segments", c.warm_segments);
+    c.warm_reset = args.get_double("--warm-reset", c.warm_reset);
     c.lr = args.get_double("--lr", c.lr);
     c.clip = args.get_double("--clip", c.clip);
     c.warmup = args.get_int("--warmup", c.warmup);
