@@ -218,6 +218,7 @@ RmtEvalResult eval_file(const Tokenizer& tok, const std::string& path, int64_t b
     bar.update(++n, cat("acc ", r.accuracy()));
   }
   run(pending, r);
+  bar.update(n, cat("acc ", r.accuracy()));  // the last batch has run
   bar.finish();
   if (r.count == 0) throw Error(cat(path, ": no records"));
   return r;
@@ -273,6 +274,7 @@ RmtEvalResult eval_generated(const Tokenizer& tok, const RmtGenerateOptions& opt
     bar.update(i + 1, cat("acc ", r.accuracy()));
   }
   run(pending, r);
+  bar.update(opt.count, cat("acc ", r.accuracy()));  // the last batch has run
   bar.finish();
   return r;
 }
