@@ -469,17 +469,15 @@ RmtTrainSummary train_rmt(const RmtTrainConfig& cfg, const std::string& out, boo
       RmtBatch noise = r.train->background(r.rng, c.batch, c.warm_segments);
       const Tensor& first = r.model->memory()[0].value;  // (m, C)
       const int64_t rows = first.dim(0), C = first.dim(1);
-      if (!r.warm.numel()) {
-        r.warm = Tensor::zeros({c.batch * rows, C});
-        for (int64_t i = 0; i < c.batch; ++i) std::copy_n(first.data(), rows * C, r.warm.data() + i * rows * C);
-        r.warm_ages.assign(size_t(c.batch), 0);
+      const bool fresh = !r.warm.numel();  // the first step: every row starts from the initial memory
+      if (fresh) r.warm = Tensor::zeros({c.batch * rows, C}), r.warm_ages.assign(size_t(c.batch), 0);
+      for (int64_t i = 0; i < c.batch; ++i) {
+        const bool start_over = c.warm_reset > 0 && r.rng.uniform() < c.warm_reset;  // drawn on every step
+        if (fresh || start_over) {
+          std::copy_n(first.data(), rows * C, r.warm.data() + i * rows * C);
+          r.warm_ages[size_t(i)] = 0;
+        }
       }
-      if (c.warm_reset > 0)
-        for (int64_t i = 0; i < c.batch; ++i)
-          if (r.rng.uniform() < c.warm_reset) {
-            std::copy_n(first.data(), rows * C, r.warm.data() + i * rows * C);
-            r.warm_ages[size_t(i)] = 0;
-          }
       noise.start_memory = r.warm.to_vector();
       Outcome w = r.model->run(warm_tape, scratch, noise, 0);
       std::copy(w.memory.begin(), w.memory.end(), r.warm.data());
