@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Collect `mnemo eval rmt --json` outputs into an accuracy grid (trained stage x evaluated segments).
+
+Each --row names one trained model and the eval files scored from it; cells of several files with the same
+length are pooled (correct and count add up). Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and
+prints the markdown table for docs/rmt.md.
+
+    bench/rmt_grid.py --task detect --out docs/rmt_detect_rerun_grid.json --note "..." \
+        --row 1 runs/ev/detgrid-stage-01-*.json --row 2 runs/ev/detgrid-stage-02-*.json ...
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def cells(path):
+    """{segments: (correct, count)} of one eval output."""
+    try:
+        doc = json.load(open(path))
+    except (OSError, ValueError) as e:
+        sys.exit(f"rmt_grid: {path}: cannot read eval output ({e})")
+    out = {}
+    for result in doc.get("results", []):
+        for c in result.get("by_segments", []):
+            right, n = out.get(c["segments"], (0, 0))
+            out[c["segments"]] = (right + c["correct"], n + c["count"])
+    if not out:
+        sys.exit(f"rmt_grid: {path}: no results in it")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", required=True)
+    ap.add_argument("--out", required=True, help="grid JSON to write")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--row", nargs="+", action="append", required=True, metavar=("LABEL", "FILE"),
+                    help="a trained model's label, then its eval outputs")
+    args = ap.parse_args()
+
+    rows, table = [], []
+    for label, *files in args.row:
+        if not files:
+            sys.exit(f"rmt_grid: row {label}: no eval files")
+        pooled = {}
+        for f in files:
+            for segs, (right, n) in cells(f).items():
+                r0, n0 = pooled.get(segs, (0, 0))
+                pooled[segs] = (r0 + right, n0 + n)
+        trained = int(label) if label.isdigit() else label
+        for segs in sorted(pooled):
+            right, n = pooled[segs]
+            rows.append({"trained": trained, "evaluated": segs, "accuracy": right / n, "count": n})
+        table.append((label, pooled))
+
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"task": args.task, "rows": rows, "note": args.note}, f)
+    os.replace(tmp, args.out)
+
+    lengths = sorted({s for _, pooled in table for s in pooled})
+    counts = {n for _, pooled in table for _, n in pooled.values()}
+    common = max(counts, key=lambda n: sum(1 for _, p in table for _, m in p.values() if m == n))
+    print("| trained \\ evaluated | " + " | ".join(map(str, lengths)) + " |")
+    print("|---" * (len(lengths) + 1) + "|")
+    for label, pooled in table:
+        line = []
+        for s in lengths:
+            if s not in pooled:
+                line.append("–")
+                continue
+            right, n = pooled[s]
+            line.append(f"{right / n:.2f}" + ("" if n == common else f" (n={n})"))
+        name = f"stage {label}" if label.isdigit() else label
+        print(f"| {name} | " + " | ".join(line) + " |")
+
+
+if __name__ == "__main__":
+    main()
