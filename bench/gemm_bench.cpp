@@ -3,9 +3,9 @@
 //    right before and after each product (the machine is shared; both then see the same load);
 //  - memory bandwidth: a streaming read of a 512 MiB buffer on every worker, likewise around each matvec;
 //  - mnemo::gemm at GPT-2 training shapes (forward, and the two backward products) as GFLOP/s and % of peak, beside
-//    the same split with dnnl_sgemm in every worker (BM_GemmOnednnPool) and two other ways of calling oneDNN
-//    (row-major sgemm and the matmul primitive, both on oneDNN's own OpenMP threads) so the choice in gemm.cpp
-//    stays measured;
+//    the same split with dnnl_sgemm (BM_GemmOnednnPool) or the packed kernel (BM_GemmPackedPool) in every worker,
+//    and two other ways of calling oneDNN (row-major sgemm and the matmul primitive, both on oneDNN's own OpenMP
+//    threads) so the choice in gemm.cpp stays measured;
 //  - mnemo::matvec (decoding one token) as GB/s of weights read and % of the measured bandwidth.
 // Run: build-*/bench/bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -114,6 +114,12 @@ void BM_GemmOnednnPool(benchmark::State& st) {
   gemm_benchmark(st, &onednn);
 }
 
+// The same split with mnemo's packed kernel in every worker (gemm.cpp: AVX2's kernel for A^T products).
+void BM_GemmPackedPool(benchmark::State& st) {
+  const GemmKernel packed = GemmKernel::packed;
+  gemm_benchmark(st, &packed);
+}
+
 // oneDNN on its own OpenMP team of num_threads() threads (the alternative to gemm.cpp's split over the pool).
 using SetThreadsFn = void (*)(int);
 void omp_threads(int n) {
@@ -180,6 +186,11 @@ void omp_shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Gemm)->Apply(gpt2_shapes)->ArgNames({"M", "N", "K", "ta", "tb"})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GemmOnednnPool)
+    ->Apply(gpt2_shapes)
+    ->ArgNames({"M", "N", "K", "ta", "tb"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_GemmPackedPool)
     ->Apply(gpt2_shapes)
     ->ArgNames({"M", "N", "K", "ta", "tb"})
     ->Unit(benchmark::kMillisecond)

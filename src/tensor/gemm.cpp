@@ -227,7 +227,8 @@ void gemm_fast(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
               " K=", K);
   // On AVX2, oneDNN 2.6's sgemm runs A^T products (weight gradients) at 40-75 % of its rate for the others; the
   // packed kernel does not care which operand is transposed but trails oneDNN by 5-10 % on the other products
-  // (docs/kernels.md, 2026-11-30). With AVX-512 oneDNN's kernels are kept (not measured against the packed one).
+  // (docs/kernels.md, 2026-11-30). With AVX-512 oneDNN's kernels are kept: the packed kernel (6 x 32 tiles) trails
+  // them on 11 of the 14 benchmarked products and leads by noise on the rest (bench_gemm BM_GemmPackedPool).
 #if MNEMO_AVX2
   const GemmKernel kernel = trans_a ? GemmKernel::packed : GemmKernel::onednn;
 #else
