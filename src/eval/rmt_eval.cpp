@@ -42,6 +42,19 @@ Json RmtEvalResult::to_json(size_t max_samples) const {
   double mn = 0;
   for (double x : final_memory_norms) mn += x;
   j["final_memory_norm"] = final_memory_norms.empty() ? 0.0 : mn / double(final_memory_norms.size());
+  if (!probes_held.empty()) {
+    Json pr = Json::array();
+    for (auto& [lo, cc] : probes_held) {
+      Json e = Json::object();
+      e["held_from"] = lo;
+      e["held_to"] = 2 * lo - 1;
+      e["count"] = cc.first;
+      e["correct"] = cc.second;
+      e["accuracy"] = cc.first ? double(cc.second) / double(cc.first) : 0.0;
+      pr.push_back(e);
+    }
+    j["probes_by_segments_held"] = pr;
+  }
   if (!samples.empty() && samples.size() <= max_samples) {
     Json a = Json::array();
     for (auto& s : samples) {
@@ -56,6 +69,16 @@ Json RmtEvalResult::to_json(size_t max_samples) const {
       e["prediction"] = s.prediction;
       e["tokens"] = s.tokens;
       if (s.line > 0) e["line"] = s.line;
+      if (!s.probes.empty()) {
+        Json pr = Json::array();
+        for (auto& [segs, answer] : s.probes) {
+          Json x = Json::array();
+          x.push_back(segs);
+          x.push_back(answer);
+          pr.push_back(x);
+        }
+        e["probes"] = pr;
+      }
       a.push_back(e);
     }
     j["samples"] = a;
@@ -72,14 +95,23 @@ struct Pending {
   int64_t sample = -1;     // index into RmtEvalResult::samples
   bool generated = false;  // made here (not read from a task file), so needs_memory is known
   bool needs_memory = false;  // generated: a supporting fact starts before the last segment
+  int64_t question_tokens = 0;  // generated: the last q ids are the question (probes need them)
+  int64_t fact_segment = -1;    // generated: segment of the last supporting fact's first token
 };
+
+// Probe buckets of segments held: 1, 2-3, 4-7, ... by their lower end.
+int64_t held_bucket(int64_t held) {
+  int64_t b = 1;
+  while (b * 2 <= held) b *= 2;
+  return b;
+}
 
 // One scored record of a batch of S segments.
 void score(RmtEvalResult& r, const Pending& p, int64_t S, bool ok, const std::string& prediction) {
   r.count += 1, r.correct += ok;
   auto& slot = r.by_segments[S];
   slot.first += 1, slot.second += ok;
-  if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = prediction;
+  if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = prediction;  // (probes are recorded as they run)
   if (p.generated) {
     auto& mem = r.needs_memory[S];  // present for generated samples, even when none needs the memory
     if (p.needs_memory) mem.first += 1, mem.second += ok;
@@ -121,8 +153,10 @@ Json segment_tokens(const RmtEncoder& model, const Tokenizer& tok, const int32_t
   return t;
 }
 
-// Run one batch of samples with the same segment count through the streamer and score it.
-void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r, AttentionCapture* cap = nullptr) {
+// Run one batch of samples with the same segment count through the streamer and score it; probes after every
+// `probe_every` segments (0: none; generated samples only).
+void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r, AttentionCapture* cap = nullptr,
+               int64_t probe_every = 0) {
   if (batch.empty()) return;
   const int64_t B = int64_t(batch.size()), L = model.config().segment_tokens;
   const int64_t S = (int64_t(batch[0].ids.size()) + L - 1) / L;
@@ -143,6 +177,32 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
   RmtStreamer st(model, tape, B, cap ? &observer : nullptr);
   std::vector<int32_t> text(size_t(B * L), 0);      // (B,L)
   std::vector<int32_t> lengths(static_cast<size_t>(B), 0);  // (B)
+  const int64_t K = int64_t(model.config().labels.size());
+  // The probe after `read` segments: each row's next segment cut to L - q tokens, then its question.
+  auto probe = [&](int64_t read) {
+    Timer pt;
+    for (int64_t b = 0; b < B; ++b) {
+      const auto& ids = batch[size_t(b)].ids;
+      const int64_t q = batch[size_t(b)].question_tokens;
+      MNEMO_CHECK(q > 0 && q < L, "probe: sample without its question's tokens");
+      std::copy(ids.begin() + read * L, ids.begin() + read * L + (L - q), text.begin() + b * L);
+      std::copy(ids.end() - q, ids.end(), text.begin() + b * L + (L - q));
+      lengths[size_t(b)] = int32_t(L);
+    }
+    const std::vector<float> lg = st.probe(text.data(), lengths.data());
+    for (int64_t b = 0; b < B; ++b) {
+      const Pending& p = batch[size_t(b)];
+      const float* row = lg.data() + b * K;
+      const int32_t pred = int32_t(std::max_element(row, row + K) - row);
+      r.samples[size_t(p.sample)].probes.emplace_back(read, model.config().labels[size_t(pred)]);
+      if (p.fact_segment >= 0 && p.fact_segment < read) {  // every supporting fact has been read
+        auto& slot = r.probes_held[held_bucket(read - p.fact_segment)];
+        slot.first += 1, slot.second += pred == p.label;
+      }
+    }
+    return pt.seconds();
+  };
+  double probe_seconds = 0;
   Timer timer;
   for (int64_t s = 0; s < S; ++s) {
     for (int64_t b = 0; b < B; ++b) {
@@ -160,10 +220,10 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
     }
     st.step(text.data(), lengths.data());
     if (cap && cap->want()) cap->captured.push_back(cap->current);
+    if (probe_every > 0 && (s + 1) % probe_every == 0 && s + 1 < S) probe_seconds += probe(s + 1);
   }
   std::vector<float> logits = st.classify();  // (B,K)
-  r.seconds += timer.seconds();
-  const int64_t K = int64_t(model.config().labels.size());
+  r.seconds += timer.seconds() - probe_seconds;
   for (int64_t b = 0; b < B; ++b) {
     const float* row = logits.data() + b * K;
     const int32_t pred = int32_t(std::max_element(row, row + K) - row);
@@ -267,7 +327,11 @@ RmtEvalResult eval_generated(const Tokenizer& tok, const RmtGenerateOptions& opt
     smp.tokens = int64_t(p.ids.size());
     p.sample = int64_t(r.samples.size());
     p.generated = true;
-    for (int f : info.supporting) p.needs_memory |= info.fact_positions[size_t(f)] < (opt.segments - 1) * L;
+    for (int f : info.supporting) {
+      p.needs_memory |= info.fact_positions[size_t(f)] < (opt.segments - 1) * L;
+      p.fact_segment = std::max(p.fact_segment, info.fact_positions[size_t(f)] / L);
+    }
+    p.question_tokens = int64_t(q.size());
     r.samples.push_back(std::move(smp));
     pending.push_back(std::move(p));
     if (int64_t(pending.size()) == opt.batch) run(pending, r);
@@ -330,6 +394,7 @@ RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::
 }
 
 RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {
+  if (opt.probe_every < 0) throw Error("--probe-every must be at least 1");
   std::unique_ptr<AttentionCapture> cap;
   if (!opt.attention_out.empty()) {
     if (opt.count != 1 || opt.batch != 1) throw Error("--attention-out needs --count 1 --batch 1");
@@ -340,7 +405,7 @@ RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const 
   RmtEvalResult r = eval_generated(
       tok, opt, model.config().segment_tokens,
       [&](Pending& p, const std::string& t, const std::string& where) { p.label = label_of(model, t, where); },
-      [&](std::vector<Pending>& b, RmtEvalResult& res) { run_batch(model, b, res, cap.get()); });
+      [&](std::vector<Pending>& b, RmtEvalResult& res) { run_batch(model, b, res, cap.get(), opt.probe_every); });
   if (cap) {
     Json out = Json::object();
     out["num_mem_tokens"] = model.config().num_mem_tokens;
@@ -371,6 +436,7 @@ RmtEvalResult eval_rmt_decoder_file(RmtDecoder& model, const Tokenizer& tok, con
 
 RmtEvalResult eval_rmt_decoder_generated(RmtDecoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {
   if (!opt.attention_out.empty()) throw Error("--attention-out is for the encoder variant");
+  if (opt.probe_every != 0) throw Error("--probe-every is for the encoder variant");
   return eval_generated(
       tok, opt, model.config().segment_tokens,
       [](Pending& p, const std::string& t, const std::string&) { p.target = t; },

@@ -31,6 +31,10 @@ struct RmtEvalResult {
   // whose answer needs the memory (the rest can be read from the last segment itself).
   std::map<int64_t, std::pair<int64_t, int64_t>> needs_memory;
   std::vector<double> final_memory_norms;                      // per batch
+  // Probes (RmtGenerateOptions::probe_every), by segments held: the probe's segment minus the segment of the last
+  // supporting fact, in buckets 1, 2-3, 4-7, ... keyed by their lower end -> (count, correct). Only probes that
+  // come after every supporting fact count: before, the answer cannot be known.
+  std::map<int64_t, std::pair<int64_t, int64_t>> probes_held;
   // Per generated sample (eval_rmt_generated only): what was hidden where, and what the model answered.
   struct Sample {
     std::vector<std::string> facts;
@@ -38,6 +42,7 @@ struct RmtEvalResult {
     std::string question, target, prediction;
     int64_t tokens = 0;
     int64_t line = 0;  // a task file's record: its line (generated samples: 0)
+    std::vector<std::pair<int64_t, std::string>> probes;  // (segments read before the probe, its answer)
   };
   std::vector<Sample> samples;
   double accuracy() const { return count ? double(correct) / double(count) : 0.0; }
@@ -61,6 +66,10 @@ struct RmtGenerateOptions {
   // (bench/rmt_heatmaps.py draws them).
   std::string attention_out;
   int64_t attention_first = 4;
+  // Encoder: after every N segments (before the last), ask the question of the memory as it is: a side segment of
+  // the next segment's first L - q tokens and the q question tokens, shaped like a last segment, whose memory is
+  // dropped. Shows when an answer is found and whether it is held; the probes' time is not in `seconds`.
+  int64_t probe_every = 0;
 };
 // Samples made by the task builders: input + " " + question of exactly segments * L tokens.
 RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt);

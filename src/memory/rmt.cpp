@@ -216,6 +216,16 @@ std::vector<float> RmtStreamer::classify() {
   return std::vector<float>(lg.data(), lg.data() + lg.value.numel());
 }
 
+std::vector<float> RmtStreamer::probe(const int32_t* text, const int32_t* lengths) {
+  MNEMO_CHECK(segments_ > 0, "RmtStreamer::probe before any segment");
+  const Tensor kept = mem_.clone();
+  step(text, lengths);
+  std::vector<float> logits = classify();
+  std::memcpy(mem_.data(), kept.data(), size_t(mem_.numel()) * sizeof(float));
+  --segments_;
+  return logits;
+}
+
 double RmtStreamer::memory_norm() const { return mean_row_norm(mem_.data(), mem_.dim(0), mem_.dim(1)); }
 
 }  // namespace mnemo

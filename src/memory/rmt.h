@@ -119,6 +119,9 @@ class RmtStreamer {
   void step(const int32_t* text, const int32_t* lengths);
   // Logits (B, labels) from [CLS] of the segment run last.
   std::vector<float> classify();
+  // Logits of a segment run on the current memory, which stays as it was: the answer the model would give if the
+  // input ended with this segment (eval rmt --probe-every). classify() then refers to it until the next step.
+  std::vector<float> probe(const int32_t* text, const int32_t* lengths);
   int64_t segments() const { return segments_; }
   const Tensor& memory() const { return mem_; }  // (B*m, C) after the last segment
   double memory_norm() const;                    // mean L2 norm of its rows

@@ -121,3 +121,50 @@ TEST_P(ShippedCheckpoint, GivesItsRecordedAccuracy) {
 INSTANTIATE_TEST_SUITE_P(RmtEval, ShippedCheckpoint,
                          ::testing::Values("rmt-memorize-minilm", "rmt-detect-minilm", "rmt-reason-minilm",
                                            "rmtdec-qa1-smollm2"));
+
+// Probes ask the question of the memory as it is, every N segments, and leave it as it was: the answers at the
+// end are the answers of a run without probes; each probe is the answer of an input that ends there (its next
+// segment cut short and the question after it); probes after every supporting fact count by segments held.
+// (That a probe is exactly a run that ends with its segment: Rmt.ProbeIsARunThatEndsThere.)
+TEST(RmtEval, ProbesLeaveTheMemoryAndAnswerAsIfTheInputEndedThere) {
+  const std::string corpus = std::string(MNEMO_DATA_DIR) + "/corpus";
+  if (!file_exists(kMiniLM + "/vocab.txt") || !file_exists(corpus + "/test.jsonl"))
+    GTEST_SKIP() << "MiniLM or the corpus missing (scripts/setup, mnemo data fetch)";
+  Progress::set_quiet(true);
+  auto tok = load_tokenizer(kMiniLM);
+  auto m = tiny_rmt_with_bert_vocab();
+  for (auto& p : m->backbone().params().all())  // weights 15x HF's scale: answers that depend on the input
+    if (p.name.find("LayerNorm") == std::string::npos)
+      for (int64_t i = 0; i < p.value.numel(); ++i) p.value[i] *= 15.0f;
+  RmtGenerateOptions g;
+  g.task = "detect", g.segments = 7, g.count = 8, g.batch = 3, g.seed = 3, g.corpus_dir = corpus;
+  const RmtEvalResult plain = eval_rmt_generated(*m, *tok, g);
+  g.probe_every = 2;
+  const RmtEvalResult probed = eval_rmt_generated(*m, *tok, g);
+  ASSERT_EQ(probed.samples.size(), 8u);
+  EXPECT_EQ(probed.correct, plain.correct);
+  EXPECT_EQ(probed.segments, plain.segments);
+  int64_t after_fact = 0;
+  for (size_t i = 0; i < probed.samples.size(); ++i) {
+    const auto& s = probed.samples[i];
+    EXPECT_EQ(s.prediction, plain.samples[i].prediction);
+    ASSERT_EQ(s.probes.size(), 3u);  // after 2, 4 and 6 of the 7 segments
+    for (size_t k = 0; k < 3; ++k) EXPECT_EQ(s.probes[k].first, int64_t(2 * (k + 1)));
+    for (auto& pr : s.probes) after_fact += s.fact_positions[0] / 16 < pr.first;
+  }
+  int64_t counted = 0;
+  for (auto& [lo, cc] : probed.probes_held) {
+    counted += cc.first;
+    EXPECT_LE(cc.second, cc.first);
+  }
+  EXPECT_EQ(counted, after_fact);
+  EXPECT_TRUE(plain.probes_held.empty());
+
+  // The probe after 6 of 7 segments reads the last segment's first 16 - q tokens and then the question: the
+  // last segment itself, so it answers what the run answers.
+  for (size_t i = 0; i < probed.samples.size(); ++i)
+    EXPECT_EQ(probed.samples[i].probes[2].second, plain.samples[i].prediction) << "sample " << i;
+
+  g.probe_every = -1;
+  EXPECT_THROW(eval_rmt_generated(*m, *tok, g), Error);
+}

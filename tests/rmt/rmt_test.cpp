@@ -287,6 +287,37 @@ TEST(Rmt, StreamingMatchesBatchedAndHoldsConstantMemory) {
   EXPECT_EQ(t60.arena_bytes(), arena6);
 }
 
+// A probe's logits are those of a run whose last segment is the probe's; the memory after it is the memory before
+// it, so the run goes on as if no probe had been asked.
+TEST(Rmt, ProbeIsARunThatEndsThere) {
+  auto m = tiny_model(35);
+  const int64_t B = 2, L = 5;
+  RmtBatch b = tiny_batch(B, 5, 36), probe = tiny_batch(B, 1, 37);
+  auto run = [&](int64_t S, bool with_probe) {
+    Tape t(Tape::Mode::Inference);
+    RmtStreamer st(*m, t, B);
+    std::vector<float> probed;
+    for (int64_t s = 0; s < S; ++s) {
+      st.step(b.text.data() + s * B * L, b.lengths.data() + s * B);
+      if (with_probe && s == 2) probed = st.probe(probe.text.data(), probe.lengths.data());
+    }
+    EXPECT_EQ(st.segments(), S);
+    return std::pair{st.classify(), probed};
+  };
+  const auto [plain, none] = run(5, false);
+  const auto [after, probed] = run(5, true);
+  EXPECT_EQ(after, plain);  // bit for bit
+  Tape t(Tape::Mode::Inference);
+  RmtStreamer st(*m, t, B);
+  for (int64_t s = 0; s < 3; ++s) st.step(b.text.data() + s * B * L, b.lengths.data() + s * B);
+  st.step(probe.text.data(), probe.lengths.data());
+  EXPECT_EQ(probed, st.classify());
+  EXPECT_NE(probed, plain);
+  Tape t0(Tape::Mode::Inference);
+  RmtStreamer fresh(*m, t0, B);
+  EXPECT_THROW(fresh.probe(probe.text.data(), probe.lengths.data()), Error);
+}
+
 TEST(RmtDir, SaveLoadFullAndDelta) {
   const std::string root = scratch_dir();
   auto m = tiny_model(41);

@@ -156,9 +156,10 @@ TEST_F(CliFlags, EvalRmtRefusesIgnoredFlags) {
                "mnemo eval: error: --attention-out writes one file: give one --segments value, not 1,2");
   expect_error(gen + " --attention-first 2", "mnemo eval: error: --attention-first needs --attention-out");
   expect_error(gen + " --precision fp16", "mnemo eval: error: --precision: 'fp16' is not fp32 or bf16");
+  expect_error(gen + " --probe-every 0", "mnemo eval: error: --probe-every must be at least 1");
   const std::string file = "eval rmt --model " + kNo + " --data " + kNo + ".jsonl";
   for (const char* f : {"--attention-out a.json", "--task qa1", "--count 4", "--seed 1", "--facts-max 2",
-                        "--distractors 0.1"}) {
+                        "--distractors 0.1", "--probe-every 4"}) {
     const std::string flag = std::string(f).substr(0, std::string(f).find(' '));
     expect_error(file + " " + f, "mnemo eval: error: " + flag + " is for generated samples (--segments), not --data");
   }

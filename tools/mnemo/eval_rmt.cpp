@@ -37,6 +37,9 @@ const char kEvalRmtUsage[] =
   --tokenizer PATH      default: the model directory's, or the one it names
   --attention-out FILE  encoder: attention maps as JSON (one --segments value, --count 1 --batch 1)
   --attention-first N   ... of the first N segments and the last (default 4)
+  --probe-every N       encoder: after every N segments, also ask the question of the memory as it is (a side
+                        segment shaped like a last one, its memory dropped): accuracy by segments held since
+                        the last supporting fact, and with --show each sample's answers over the input
   --show                print each sample (or record, with its line): facts, where they are, the answer
                         (--json: every sample in the JSON, not only up to 16)
   --json                one JSON object
@@ -52,7 +55,23 @@ void print_samples(const RmtEvalResult& r) {
                   (long long)smp.tokens);
     std::printf("  question \"%s\" -> answer: %s (expected %s)\n", smp.question.c_str(), smp.prediction.c_str(),
                 smp.target.c_str());
+    if (!smp.probes.empty()) {  // one mark a probe: the answer then, right (+) or wrong (-)
+      std::string marks;
+      for (auto& pr : smp.probes) marks += pr.second == smp.target ? '+' : '-';
+      const long long first = smp.probes[0].first;
+      const std::string when = smp.probes.size() > 1 ? cat(first, ", ", smp.probes[1].first, ", ...") : cat(first);
+      std::printf("  probes after %s segments (+ right, - wrong): %s\n", when.c_str(), marks.c_str());
+    }
   }
+}
+
+void print_probes(const RmtEvalResult& r) {
+  if (r.probes_held.empty()) return;
+  std::printf("  probes after every supporting fact, by segments held:");
+  for (auto& [lo, cc] : r.probes_held)
+    std::printf(" %lld%s %lld/%lld", (long long)lo, lo > 1 ? cat("-", 2 * lo - 1).c_str() : "",
+                (long long)cc.second, (long long)cc.first);
+  std::printf("\n");
 }
 
 std::vector<int64_t> parse_list(const std::string& s, const char* flag) {
@@ -88,6 +107,8 @@ int run_eval_rmt(Args& args) {
   const Precision precision = parse_precision(args.get_or("--precision", "fp32"), "--precision");
   g.attention_out = args.get_or("--attention-out", "");
   g.attention_first = args.get_int("--attention-first", g.attention_first);
+  g.probe_every = args.get_int("--probe-every", 0);
+  if (args.get("--probe-every") && g.probe_every < 1) throw Error("--probe-every must be at least 1");
   const int64_t facts_min = args.get_int("--facts-min", 0), facts_max = args.get_int("--facts-max", 0);
   const bool json = args.flag("--json");
   const bool show = args.flag("--show");  // print each sample: its facts, where they are, the answer
@@ -97,7 +118,7 @@ int run_eval_rmt(Args& args) {
   // Flags of generated samples only: a task file has its own stories, so with --data they would be ignored.
   if (data)
     for (const char* f : {"--task", "--count", "--seed", "--split", "--corpus", "--facts-min", "--facts-max",
-                          "--distractors", "--attention-out", "--attention-first"})
+                          "--distractors", "--attention-out", "--attention-first", "--probe-every"})
       if (args.get(f)) throw Error(cat(f, " is for generated samples (--segments), not --data"));
   tasks::check_distractors(g.distractors);
   const std::vector<int64_t> seg_list = data ? std::vector<int64_t>{} : parse_list(segs, "--segments");
@@ -160,6 +181,7 @@ int run_eval_rmt(Args& args) {
                     (long long)r.count, (long long)mem.second, (long long)mem.first, r.seconds,
                     r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
       }
+      if (!json) print_probes(r);
       if (show && !json) print_samples(r);
       std::fflush(stdout);
     }
