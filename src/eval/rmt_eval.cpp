@@ -95,8 +95,8 @@ struct Pending {
   int64_t sample = -1;     // index into RmtEvalResult::samples
   bool generated = false;  // made here (not read from a task file), so needs_memory is known
   bool needs_memory = false;  // generated: a supporting fact starts before the last segment
-  int64_t question_tokens = 0;  // generated: the last q ids are the question (probes need them)
-  int64_t fact_segment = -1;    // generated: segment of the last supporting fact's first token
+  int64_t question_tokens = 0;  // the last q ids are the question (probes need them; 0: not found)
+  int64_t fact_segment = -1;    // segment of the last supporting fact's first token (-1: none known)
 };
 
 // Probe buckets of segments held: 1, 2-3, 4-7, ... by their lower end.
@@ -154,7 +154,7 @@ Json segment_tokens(const RmtEncoder& model, const Tokenizer& tok, const int32_t
 }
 
 // Run one batch of samples with the same segment count through the streamer and score it; probes after every
-// `probe_every` segments (0: none; generated samples only).
+// `probe_every` segments (0: none).
 void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r, AttentionCapture* cap = nullptr,
                int64_t probe_every = 0) {
   if (batch.empty()) return;
@@ -183,11 +183,14 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
     Timer pt;
     for (int64_t b = 0; b < B; ++b) {
       const auto& ids = batch[size_t(b)].ids;
-      const int64_t q = batch[size_t(b)].question_tokens;
-      MNEMO_CHECK(q > 0 && q < L, "probe: sample without its question's tokens");
-      std::copy(ids.begin() + read * L, ids.begin() + read * L + (L - q), text.begin() + b * L);
-      std::copy(ids.end() - q, ids.end(), text.begin() + b * L + (L - q));
-      lengths[size_t(b)] = int32_t(L);
+      const int64_t q = batch[size_t(b)].question_tokens, size = int64_t(ids.size());
+      if (q <= 0 || q >= L)
+        throw Error(cat("--probe-every: the question of sample ", batch[size_t(b)].sample, " is ", q,
+                        " tokens (not found at the input's end, or not shorter than a segment)"));
+      const int64_t n = std::clamp<int64_t>(size - q - read * L, 0, L - q);  // the next segment's text, cut
+      std::copy(ids.begin() + read * L, ids.begin() + read * L + n, text.begin() + b * L);
+      std::copy(ids.end() - q, ids.end(), text.begin() + b * L + n);
+      lengths[size_t(b)] = int32_t(n + q);
     }
     const std::vector<float> lg = st.probe(text.data(), lengths.data());
     for (int64_t b = 0; b < B; ++b) {
@@ -256,6 +259,9 @@ RmtEvalResult eval_file(const Tokenizer& tok, const std::string& path, int64_t b
     if (rec.input.empty()) throw Error(cat(where, ": empty input"));
     Pending p;
     p.ids = tok.encode(rec.input + " " + rec.question);
+    const std::vector<int32_t> q = tok.encode(" " + rec.question);  // for probes: the question ends the ids
+    if (q.size() < p.ids.size() && std::equal(q.begin(), q.end(), p.ids.end() - int64_t(q.size())))
+      p.question_tokens = int64_t(q.size());
     target(p, rec.target, where);
     RmtEvalResult::Sample smp;  // the facts and where they are, when the file says (tasks generate writes them)
     if (const Json* f = rec.extra.find("facts"); f && f->is_array())
@@ -265,6 +271,7 @@ RmtEvalResult eval_file(const Tokenizer& tok, const std::string& path, int64_t b
       for (auto& x : f->as_array())
         if (x.is_number()) smp.fact_positions.push_back(int64_t(x.as_number()));
     if (smp.fact_positions.size() != smp.facts.size()) smp.facts.clear(), smp.fact_positions.clear();
+    for (int64_t pos : smp.fact_positions) p.fact_segment = std::max(p.fact_segment, pos / L);  // all supporting
     smp.question = rec.question;
     smp.target = rec.target;
     smp.tokens = int64_t(p.ids.size());
@@ -386,11 +393,13 @@ void run_decoder_batch(RmtDecoder& model, const Tokenizer& tok, std::vector<Pend
 
 }  // namespace
 
-RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch) {
+RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch,
+                            int64_t probe_every) {
+  if (probe_every < 0) throw Error("--probe-every must be at least 1");
   return eval_file(
       tok, path, batch, model.config().segment_tokens, model.config().labels,
       [&](Pending& p, const std::string& t, const std::string& where) { p.label = label_of(model, t, where); },
-      [&](std::vector<Pending>& b, RmtEvalResult& r) { run_batch(model, b, r); });
+      [&](std::vector<Pending>& b, RmtEvalResult& r) { run_batch(model, b, r, nullptr, probe_every); });
 }
 
 RmtEvalResult eval_rmt_generated(RmtEncoder& model, const Tokenizer& tok, const RmtGenerateOptions& opt) {

@@ -51,7 +51,9 @@ struct RmtEvalResult {
 };
 
 // Every record of a task file; targets must be among the model's labels (Error naming the file and line).
-RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch);
+// probe_every: as RmtGenerateOptions::probe_every, with every fact the record lists counted as supporting.
+RmtEvalResult eval_rmt_file(RmtEncoder& model, const Tokenizer& tok, const std::string& path, int64_t batch,
+                            int64_t probe_every = 0);
 
 struct RmtGenerateOptions {
   std::string task = "memorize";

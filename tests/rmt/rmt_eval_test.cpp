@@ -167,4 +167,28 @@ TEST(RmtEval, ProbesLeaveTheMemoryAndAnswerAsIfTheInputEndedThere) {
 
   g.probe_every = -1;
   EXPECT_THROW(eval_rmt_generated(*m, *tok, g), Error);
+
+  // A task file: the same probes, the facts it lists counted as supporting; its last segment may be short, and the
+  // last probe still reads exactly it.
+  const std::string path = join_path(scratch_dir(), "probe.jsonl");
+  Json rec = Json::object();
+  rec["input"] = "Mary went to the office. " + std::string(60, 'x') + " The sky is blue over the sea and the land. "
+                 "The man saw a ship near the town where people lived in small houses by the sea.";
+  rec["question"] = "Where is Mary?";
+  rec["target"] = "office";
+  Json f = Json::array(), pos = Json::array();
+  f.push_back("Mary went to the office.");
+  pos.push_back(0);
+  rec["facts"] = f;
+  rec["fact_positions"] = pos;
+  atomic_write(path, rec.dump() + "\n");
+  const RmtEvalResult fp = eval_rmt_file(*m, *tok, path, 1), fq = eval_rmt_file(*m, *tok, path, 1, 1);
+  const int64_t S = (fq.samples[0].tokens + 15) / 16;
+  ASSERT_GE(S, 3);
+  ASSERT_EQ(int64_t(fq.samples[0].probes.size()), S - 1);
+  EXPECT_EQ(fq.samples[0].probes.back().second, fp.samples[0].prediction);  // the last probe reads the last segment
+  EXPECT_EQ(fq.samples[0].prediction, fp.samples[0].prediction);
+  int64_t held = 0;
+  for (auto& [lo, cc] : fq.probes_held) held += cc.first;
+  EXPECT_EQ(held, S - 1);  // the fact is in segment 0: every probe comes after it
 }

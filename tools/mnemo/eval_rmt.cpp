@@ -39,7 +39,8 @@ const char kEvalRmtUsage[] =
   --attention-first N   ... of the first N segments and the last (default 4)
   --probe-every N       encoder: after every N segments, also ask the question of the memory as it is (a side
                         segment shaped like a last one, its memory dropped): accuracy by segments held since
-                        the last supporting fact, and with --show each sample's answers over the input
+                        the last supporting fact (a task file's: the last fact it lists), and with --show each
+                        sample's answers over the input
   --show                print each sample (or record, with its line): facts, where they are, the answer
                         (--json: every sample in the JSON, not only up to 16)
   --json                one JSON object
@@ -118,7 +119,7 @@ int run_eval_rmt(Args& args) {
   // Flags of generated samples only: a task file has its own stories, so with --data they would be ignored.
   if (data)
     for (const char* f : {"--task", "--count", "--seed", "--split", "--corpus", "--facts-min", "--facts-max",
-                          "--distractors", "--attention-out", "--attention-first", "--probe-every"})
+                          "--distractors", "--attention-out", "--attention-first"})
       if (args.get(f)) throw Error(cat(f, " is for generated samples (--segments), not --data"));
   tasks::check_distractors(g.distractors);
   const std::vector<int64_t> seg_list = data ? std::vector<int64_t>{} : parse_list(segs, "--segments");
@@ -132,6 +133,7 @@ int run_eval_rmt(Args& args) {
   if (args.get("--facts-max")) tasks::set_fact_range(g.story, tasks::parse_task(g.task), facts_min, facts_max);
 
   const bool decoder = rmt_variant(dir) == "decoder";
+  if (decoder && g.probe_every) throw Error("--probe-every is for the encoder variant");
   std::unique_ptr<RmtEncoder> encoder;
   std::unique_ptr<RmtDecoder> dec;
   if (decoder) {
@@ -154,7 +156,7 @@ int run_eval_rmt(Args& args) {
   out["precision"] = precision_name(precision);
   if (data) {
     RmtEvalResult r = decoder ? eval_rmt_decoder_file(*dec, *tok, *data, g.batch)
-                              : eval_rmt_file(*encoder, *tok, *data, g.batch);
+                              : eval_rmt_file(*encoder, *tok, *data, g.batch, g.probe_every);
     out["data"] = *data;
     const Json rj = r.to_json(show ? r.samples.size() : 16);  // named: iterating a temporary's member would dangle
     for (auto& [k, v] : rj.as_object()) out[k] = v;
@@ -162,6 +164,7 @@ int run_eval_rmt(Args& args) {
       std::printf("%s: accuracy %.4f (%lld/%lld), %lld tokens, %.2f s, peak RSS %.1f MB\n", data->c_str(),
                   r.accuracy(), (long long)r.correct, (long long)r.count, (long long)r.tokens, r.seconds,
                   double(r.peak_rss_bytes) / 1048576.0);
+    if (!json) print_probes(r);
     if (show && !json) print_samples(r);
   } else {
     Json rows = Json::array();
