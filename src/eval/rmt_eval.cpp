@@ -111,7 +111,7 @@ void score(RmtEvalResult& r, const Pending& p, int64_t S, bool ok, const std::st
   r.count += 1, r.correct += ok;
   auto& slot = r.by_segments[S];
   slot.first += 1, slot.second += ok;
-  if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = prediction;  // (probes are recorded as they run)
+  if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = prediction;
   if (p.generated) {
     auto& mem = r.needs_memory[S];  // present for generated samples, even when none needs the memory
     if (p.needs_memory) mem.first += 1, mem.second += ok;
