@@ -178,6 +178,10 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
   std::vector<int32_t> text(size_t(B * L), 0);      // (B,L)
   std::vector<int32_t> lengths(static_cast<size_t>(B), 0);  // (B)
   const int64_t K = int64_t(model.config().labels.size());
+  auto predicted = [K](const std::vector<float>& logits, int64_t b) {  // row b's label index, of (B,K) logits
+    const float* row = logits.data() + b * K;
+    return int32_t(std::max_element(row, row + K) - row);
+  };
   // The probe after `read` segments: each row's next segment cut to L - q tokens, then its question.
   auto probe = [&](int64_t read) {
     Timer pt;
@@ -195,8 +199,7 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
     const std::vector<float> lg = st.probe(text.data(), lengths.data());
     for (int64_t b = 0; b < B; ++b) {
       const Pending& p = batch[size_t(b)];
-      const float* row = lg.data() + b * K;
-      const int32_t pred = int32_t(std::max_element(row, row + K) - row);
+      const int32_t pred = predicted(lg, b);
       r.samples[size_t(p.sample)].probes.emplace_back(read, model.config().labels[size_t(pred)]);
       if (p.fact_segment >= 0 && p.fact_segment < read) {  // every supporting fact has been read
         auto& slot = r.probes_held[held_bucket(read - p.fact_segment)];
@@ -228,8 +231,7 @@ void run_batch(RmtEncoder& model, std::vector<Pending>& batch, RmtEvalResult& r,
   std::vector<float> logits = st.classify();  // (B,K)
   r.seconds += timer.seconds() - probe_seconds;
   for (int64_t b = 0; b < B; ++b) {
-    const float* row = logits.data() + b * K;
-    const int32_t pred = int32_t(std::max_element(row, row + K) - row);
+    const int32_t pred = predicted(logits, b);
     score(r, batch[size_t(b)], S, pred == batch[size_t(b)].label, model.config().labels[size_t(pred)]);
   }
   finish_batch(r, S, st.memory_norm(), batch);

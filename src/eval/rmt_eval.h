@@ -35,7 +35,7 @@ struct RmtEvalResult {
   // supporting fact, in buckets 1, 2-3, 4-7, ... keyed by their lower end -> (count, correct). Only probes that
   // come after every supporting fact count: before, the answer cannot be known.
   std::map<int64_t, std::pair<int64_t, int64_t>> probes_held;
-  // Per generated sample (eval_rmt_generated only): what was hidden where, and what the model answered.
+  // Per sample (generated, or a task file's record): what was hidden where, and what the model answered.
   struct Sample {
     std::vector<std::string> facts;
     std::vector<int64_t> fact_positions;  // token index in the input
