@@ -2,7 +2,8 @@
 """Collect `mnemo eval rmt --json` outputs into an accuracy grid (trained stage x evaluated segments).
 
 Each --row names one trained model and the eval files scored from it; cells of several files with the same
-length are pooled (correct and count add up). Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and
+length are pooled (correct and count add up). --baseline adds the row a model would score by giving every sample
+the answer most frequent among the targets (from the first row's samples: every row is scored on the same seed). Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and
 prints the markdown table for docs/rmt.md.
 
     bench/rmt_grid.py --task detect --out docs/rmt_detect_rerun_grid.json --note "..." \
@@ -30,6 +31,28 @@ def cells(path):
     return out
 
 
+def pool(grids):
+    """Cells of several files added up per length."""
+    out = {}
+    for grid in grids:
+        for segs, (right, n) in grid.items():
+            r0, n0 = out.get(segs, (0, 0))
+            out[segs] = (r0 + right, n0 + n)
+    return out
+
+
+def majority(path):
+    """{segments: (correct, count)} of answering every sample with its most frequent target."""
+    out = {}
+    for result in json.load(open(path)).get("results", []):
+        targets = [s["target"] for s in result.get("samples", [])]
+        if targets:
+            top = max(targets.count(t) for t in set(targets))
+            right, n = out.get(result["segments"], (0, 0))
+            out[result["segments"]] = (right + top, n + len(targets))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", required=True)
@@ -37,22 +60,25 @@ def main():
     ap.add_argument("--note", default="")
     ap.add_argument("--row", nargs="+", action="append", required=True, metavar=("LABEL", "FILE"),
                     help="a trained model's label, then its eval outputs")
+    ap.add_argument("--baseline", action="store_true", help="add the one-answer-for-all row")
     args = ap.parse_args()
 
     rows, table = [], []
     for label, *files in args.row:
         if not files:
             sys.exit(f"rmt_grid: row {label}: no eval files")
-        pooled = {}
-        for f in files:
-            for segs, (right, n) in cells(f).items():
-                r0, n0 = pooled.get(segs, (0, 0))
-                pooled[segs] = (r0 + right, n0 + n)
+        pooled = pool(cells(f) for f in files)
         trained = int(label) if label.isdigit() else label
         for segs in sorted(pooled):
             right, n = pooled[segs]
             rows.append({"trained": trained, "evaluated": segs, "accuracy": right / n, "count": n})
         table.append((label, pooled))
+
+    if args.baseline:
+        pooled = pool(majority(f) for f in args.row[0][1:])
+        table.append(("one answer for all (the most frequent target)", pooled))
+        rows += [{"trained": "majority", "evaluated": s, "accuracy": r / n, "count": n}
+                 for s, (r, n) in sorted(pooled.items())]
 
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
