@@ -3,7 +3,7 @@
 
 Each --row names one trained model and the eval files scored from it; cells of several files with the same
 length are pooled (correct and count add up). --baseline adds the row a model would score by giving every sample
-the answer most frequent among the targets (from the first row's samples: every row is scored on the same seed). Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and
+the answer most frequent among the targets (from the first row's outputs: every row is scored on the same seed). Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and
 prints the markdown table for docs/rmt.md.
 
     bench/rmt_grid.py --task detect --out docs/rmt_detect_rerun_grid.json --note "..." \
@@ -42,14 +42,16 @@ def pool(grids):
 
 
 def majority(path):
-    """{segments: (correct, count)} of answering every sample with its most frequent target."""
+    """{segments: (correct, count)} of answering every sample with its most frequent target: `eval rmt`'s
+    one_answer_correct, or for outputs from before it, counted from the samples."""
     out = {}
     for result in json.load(open(path)).get("results", []):
+        for c in result.get("by_segments", []):
+            if "one_answer_correct" in c:
+                out[c["segments"]] = (c["one_answer_correct"], c["count"])
         targets = [s["target"] for s in result.get("samples", [])]
-        if targets:
-            top = max(targets.count(t) for t in set(targets))
-            right, n = out.get(result["segments"], (0, 0))
-            out[result["segments"]] = (right + top, n + len(targets))
+        if targets and result["segments"] not in out:
+            out[result["segments"]] = (max(targets.count(t) for t in set(targets)), len(targets))
     return out
 
 

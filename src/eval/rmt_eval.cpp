@@ -16,6 +16,13 @@
 
 namespace mnemo {
 
+int64_t RmtEvalResult::one_answer_correct(int64_t segments) const {
+  int64_t best = 0;
+  if (auto it = targets.find(segments); it != targets.end())
+    for (auto& [t, n] : it->second) best = std::max(best, n);
+  return best;
+}
+
 Json RmtEvalResult::to_json(size_t max_samples) const {
   Json j = Json::object();
   j["accuracy"] = accuracy();
@@ -32,6 +39,7 @@ Json RmtEvalResult::to_json(size_t max_samples) const {
     e["count"] = cc.first;
     e["correct"] = cc.second;
     e["accuracy"] = cc.first ? double(cc.second) / double(cc.first) : 0.0;
+    e["one_answer_correct"] = one_answer_correct(s);
     if (auto it = needs_memory.find(s); it != needs_memory.end()) {
       e["needs_memory_count"] = it->second.first;
       e["needs_memory_correct"] = it->second.second;
@@ -111,7 +119,10 @@ void score(RmtEvalResult& r, const Pending& p, int64_t S, bool ok, const std::st
   r.count += 1, r.correct += ok;
   auto& slot = r.by_segments[S];
   slot.first += 1, slot.second += ok;
-  if (p.sample >= 0) r.samples[size_t(p.sample)].prediction = prediction;
+  if (p.sample >= 0) {
+    r.samples[size_t(p.sample)].prediction = prediction;
+    r.targets[S][r.samples[size_t(p.sample)].target] += 1;
+  }
   if (p.generated) {
     auto& mem = r.needs_memory[S];  // present for generated samples, even when none needs the memory
     if (p.needs_memory) mem.first += 1, mem.second += ok;

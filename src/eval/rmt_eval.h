@@ -30,6 +30,10 @@ struct RmtEvalResult {
   // Generated samples: segments -> (count, correct) of those with a supporting fact before the last segment,
   // whose answer needs the memory (the rest can be read from the last segment itself).
   std::map<int64_t, std::pair<int64_t, int64_t>> needs_memory;
+  // segments -> target -> samples: what answering every sample with one place would score (the most frequent
+  // target's count), the line a model that never reads its memory lands near.
+  std::map<int64_t, std::map<std::string, int64_t>> targets;
+  int64_t one_answer_correct(int64_t segments) const;
   std::vector<double> final_memory_norms;                      // per batch
   // Probes (RmtGenerateOptions::probe_every), by segments held: the probe's segment minus the segment of the last
   // supporting fact, in buckets 1, 2-3, 4-7, ... keyed by their lower end -> (count, correct). Only probes that

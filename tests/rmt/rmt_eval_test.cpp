@@ -60,6 +60,15 @@ TEST(RmtEval, BadTaskFilesGiveClearErrors) {
   // A good file runs and counts its records.
   RmtEvalResult r = eval_rmt_file(*m, *tok, write("good.jsonl", good + "\n" + good + "\n"), 4);
   EXPECT_EQ(r.count, 2);
+  // Three records of one length, two of them "office": answering one place for all scores 2 of 3.
+  const std::string kitchen = R"({"input": "Mary went to the kitchen. The sky is red.", "question": "Where is Mary?", "target": "kitchen"})";
+  r = eval_rmt_file(*m, *tok, write("three.jsonl", good + "\n" + kitchen + "\n" + good + "\n"), 4);
+  ASSERT_EQ(r.by_segments.size(), 1u);
+  const int64_t S = r.by_segments.begin()->first;
+  EXPECT_EQ(r.one_answer_correct(S), 2);
+  EXPECT_EQ(r.one_answer_correct(S + 1), 0);  // a length not evaluated
+  Json j = r.to_json();
+  EXPECT_EQ(j["by_segments"].as_array()[0]["one_answer_correct"].as_int(), 2);
   std::string e = error_of(*m, *tok, write("missing.jsonl", good + "\n{\"input\": \"x\", \"question\": \"q\"}\n"));
   EXPECT_NE(e.find("missing.jsonl:2"), std::string::npos) << e;
   EXPECT_NE(e.find("target"), std::string::npos) << e;

@@ -43,7 +43,9 @@ const char kEvalRmtUsage[] =
                         sample's answers over the input
   --show                print each sample (or record, with its line): facts, where they are, the answer
                         (--json: every sample in the JSON, not only up to 16)
-  --json                one JSON object
+  --json                one JSON object; per length (by_segments) the count, the correct, those of the samples
+                        whose fact is before the last segment (needs_memory_*), and one_answer_correct: what
+                        answering every sample with the most frequent target would score
 )";
 
 namespace {
@@ -178,10 +180,11 @@ int run_eval_rmt(Args& args) {
       rows.push_back(row);
       if (!json) {
         const auto mem = r.needs_memory[S];  // (count, correct) of samples whose answer needs the memory
-        std::printf("%s S=%lld (%lld tokens each): accuracy %.4f (%lld/%lld; needing the memory %lld/%lld), %.2f s, "
-                    "%.4f s/segment, peak RSS %.1f MB\n",
+        std::printf("%s S=%lld (%lld tokens each): accuracy %.4f (%lld/%lld; needing the memory %lld/%lld; one "
+                    "answer for all %lld/%lld), %.2f s, %.4f s/segment, peak RSS %.1f MB\n",
                     g.task.c_str(), (long long)S, (long long)(S * L), r.accuracy(), (long long)r.correct,
-                    (long long)r.count, (long long)mem.second, (long long)mem.first, r.seconds,
+                    (long long)r.count, (long long)mem.second, (long long)mem.first,
+                    (long long)r.one_answer_correct(S), (long long)r.count, r.seconds,
                     r.segments ? r.seconds / double(r.segments) : 0.0, double(r.peak_rss_bytes) / 1048576.0);
       }
       if (!json) print_probes(r);
