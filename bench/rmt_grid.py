@@ -3,8 +3,8 @@
 
 Each --row names one trained model and the eval files scored from it; cells of several files with the same
 length are pooled (correct and count add up). --baseline adds the row a model would score by giving every sample
-the answer most frequent among the targets (from the first row's outputs: every row is scored on the same seed). Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and
-prints the markdown table for docs/rmt.md.
+the answer most frequent among the targets (from the first row's outputs: every row is scored on the same seed).
+Writes the grid JSON that bench/rmt_heatmaps.py --grid draws, and prints the markdown table for docs/rmt.md.
 
     bench/rmt_grid.py --task detect --out docs/rmt_detect_rerun_grid.json --note "..." \
         --row 1 runs/ev/detgrid-stage-01-*.json --row 2 runs/ev/detgrid-stage-02-*.json ...
